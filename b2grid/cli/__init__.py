@@ -1,0 +1,72 @@
+"""The `b2grid` command line: one group per noun, each a thin layer over the API.
+
+Every :class:`~b2grid.errors.B2GridError` becomes one line on stderr and the error's
+exit status (2 for configuration errors, 1 otherwise), never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from b2grid import __version__
+from b2grid.cli._context import CliContext
+from b2grid.errors import B2GridError
+
+
+class _Group(click.Group):
+    """A click group that turns b2grid errors into one clear line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except B2GridError as exc:
+            click.secho(f"b2grid: error: {exc}", err=True, fg="red")
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    envvar="B2GRID_CONFIG",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="cluster.yaml to use (default: $B2GRID_CONFIG, ./cluster.yaml, shipped default).",
+)
+@click.option(
+    "--home",
+    envvar="B2GRID_HOME",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Grid home folder (overrides `home` in cluster.yaml; $B2GRID_HOME).",
+)
+@click.version_option(__version__, prog_name="b2grid")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, home: str | None) -> None:
+    """b2grid: the Belle II grid in a box, on Dask."""
+    ctx.obj = CliContext(config_path, home)
+
+
+def _register() -> None:
+    from b2grid.cli import config, demo, grid, site, worker
+
+    cli.add_command(config.config)
+    cli.add_command(site.site)
+    cli.add_command(grid.up)
+    cli.add_command(grid.stop)
+    cli.add_command(worker.worker)
+    cli.add_command(demo.demo)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="b2grid")
+
+
+__all__ = ["cli", "main"]

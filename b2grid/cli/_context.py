@@ -1,0 +1,39 @@
+"""What every command shares: which config and home, and how to reach the grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from b2grid.config import GridConfig
+from b2grid.errors import GridNotRunning
+from b2grid.grid import Grid, resolve_config
+
+
+@dataclass
+class CliContext:
+    """The global options, resolved lazily (so `--help` never reads a file)."""
+
+    config_path: str | None
+    home: str | None
+
+    def config(self) -> GridConfig:
+        """The validated configuration, with ``--home`` applied."""
+        return resolve_config(self.config_path, self.home)
+
+    def attach(self) -> Grid:
+        """The grid that is up; :class:`GridNotRunning` says how to start one."""
+        return Grid.connect(self.config())
+
+    def attach_or_offline(self) -> tuple[Grid, bool]:
+        """The running grid, or an unstarted one (statuses only) and False."""
+        try:
+            return self.attach(), True
+        except GridNotRunning:
+            return Grid(self.config()), False
+
+
+def console() -> Console:
+    """A console for tables; wide enough not to wrap them in pipes and tests."""
+    return Console(width=120, soft_wrap=False)

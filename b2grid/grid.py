@@ -1,0 +1,261 @@
+"""The Grid: the one façade that wires configuration, clock, sites and Dask together.
+
+A :class:`Grid` is either the **controller** of its home (:meth:`Grid.start`: it starts
+the embedded cluster or attaches to the external scheduler, records itself in the run
+file and keeps the site agent running) or **attached** to the controller that is up
+(:meth:`Grid.connect`, what `b2grid` commands in other terminals use).
+
+Examples
+--------
+>>> import b2grid
+>>> with b2grid.Grid.from_config("cluster.yaml") as grid:   # doctest: +SKIP
+...     grid.run_at("DESY", sum, [1, 2, 3]).result()
+6
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from distributed import Future
+
+from b2grid.clock import Clock, WallClock
+from b2grid.config import GridConfig, check_scheduler, default_config_path, load_config
+from b2grid.errors import GridAlreadyRunning, GridError, GridNotRunning, SchedulerUnreachable
+from b2grid.runfile import RunInfo, read_run_info, remove_run_info, write_run_info
+from b2grid.sites.runtime import SiteRuntime
+from b2grid.sites.service import SiteService
+from b2grid.sites.status_store import SiteStatusStore
+
+log = logging.getLogger("b2grid.grid")
+
+
+def resolve_config(
+    config: GridConfig | str | os.PathLike[str] | None, home: str | os.PathLike[str] | None
+) -> GridConfig:
+    """A validated config from a path (or the default one), with ``home`` overridden.
+
+    ``home`` falls back to ``$B2GRID_HOME``, then to the config's own ``home``.
+    """
+    cfg = config if isinstance(config, GridConfig) else load_config(
+        default_config_path() if config is None else config
+    )
+    home = home if home is not None else os.environ.get("B2GRID_HOME") or None
+    if home is not None:
+        cfg = cfg.model_copy(update={"home": Path(home).expanduser().resolve()})
+    return cfg
+
+
+class Grid:
+    """A Belle II grid: its sites, their storage and the Dask cluster that runs jobs.
+
+    Use :meth:`from_config` then ``with grid:`` (or :meth:`start`/:meth:`close`) to be
+    the controller; use :meth:`connect` to attach to a grid that is already up.
+    """
+
+    #: seconds between two passes of the site agent in the controller
+    agent_interval: float = 1.0
+
+    def __init__(self, config: GridConfig, *, clock: Clock | None = None) -> None:
+        #: the validated configuration (home already resolved)
+        self.config = config
+        #: grid time for every policy
+        self.clock: Clock = clock or WallClock()
+        self.home: Path = config.home
+        self.sites = SiteService(config, SiteStatusStore(self.home))
+        self.runtime: SiteRuntime | None = None
+        self.run_info: RunInfo | None = None
+        self._controller = False
+        self._agent_stop = threading.Event()
+        self._agent: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ creation
+
+    @classmethod
+    def from_config(
+        cls,
+        config: GridConfig | str | os.PathLike[str] | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+    ) -> Grid:
+        """A grid (not yet started) from a ``cluster.yaml`` path or a validated config.
+
+        With no path: ``$B2GRID_CONFIG``, ``./cluster.yaml``, then the shipped default.
+        Raises :class:`~b2grid.errors.ConfigError` for a bad configuration.
+        """
+        return cls(resolve_config(config, home), clock=clock)
+
+    @classmethod
+    def connect(
+        cls,
+        config: GridConfig | str | os.PathLike[str] | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        timeout: float = 10,
+    ) -> Grid:
+        """Attach to the grid that is up for this config's home.
+
+        Raises :class:`~b2grid.errors.GridNotRunning` (saying how to start one) when
+        none is up.
+        """
+        grid = cls(resolve_config(config, home), clock=clock)
+        info = read_run_info(grid.home)
+        if info is None:
+            raise GridNotRunning(str(grid.home))
+        if not info.controller_alive():
+            raise GridNotRunning(str(grid.home), f"stale run file of pid {info.pid}")
+        try:
+            grid._attach(SiteRuntime.connect(info.scheduler, timeout=timeout), info)
+        except SchedulerUnreachable as exc:
+            raise GridNotRunning(str(grid.home), f"its scheduler {info.scheduler} "
+                                 "does not answer") from exc
+        return grid
+
+    def _attach(self, runtime: SiteRuntime, info: RunInfo | None) -> None:
+        self.runtime = runtime
+        self.run_info = info
+        self.sites.runtime = runtime
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self.runtime is not None
+
+    @property
+    def is_controller(self) -> bool:
+        return self._controller
+
+    def start(self) -> Grid:
+        """Become the controller: start (or attach to) the Dask cluster and its sites.
+
+        Raises :class:`~b2grid.errors.GridAlreadyRunning` if another controller is up
+        for the same home, and :class:`~b2grid.errors.ConfigError` if an external
+        scheduler does not answer.
+        """
+        if self.runtime is not None:
+            raise GridError("this Grid is already started or attached")
+        self.home.mkdir(parents=True, exist_ok=True)
+        existing = read_run_info(self.home)
+        if existing is not None and existing.controller_alive():
+            raise GridAlreadyRunning(str(self.home), existing.scheduler, existing.pid)
+        statuses = self.sites.store.load()
+        if self.config.embedded:
+            runtime = SiteRuntime.start_embedded(self.config, statuses)
+        else:
+            check_scheduler(self.config)
+            runtime = SiteRuntime.connect(self.config.scheduler)
+        self._controller = True
+        self.sites.owner = True
+        try:
+            info = write_run_info(
+                self.home, runtime.scheduler_address, runtime.dashboard_link, self.config.source
+            )
+            self._attach(runtime, info)
+            self.sites.reconcile()
+        except BaseException:
+            runtime.close()
+            remove_run_info(self.home)
+            raise
+        self._agent_stop.clear()
+        self._agent = threading.Thread(target=self._agent_loop, name="b2grid-site-agent",
+                                       daemon=True)
+        self._agent.start()
+        return self
+
+    def _agent_loop(self) -> None:
+        while not self._agent_stop.wait(self.agent_interval):
+            try:
+                self.sites.reconcile()
+            except Exception:  # keep the agent alive; the next pass retries
+                if not self._agent_stop.is_set():
+                    log.exception("site agent pass failed")
+
+    def close(self) -> None:
+        """Shut down (controller) or detach (attached); safe to call twice."""
+        self._agent_stop.set()
+        if self._agent is not None:
+            self._agent.join(timeout=10)
+            self._agent = None
+        runtime, self.runtime = self.runtime, None
+        self.sites.runtime = None
+        if runtime is not None:
+            try:
+                runtime.close()
+            finally:
+                if self._controller:
+                    remove_run_info(self.home)
+                self._controller = False
+
+    def __enter__(self) -> Grid:
+        if self.runtime is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = (
+            "controller" if self._controller else "attached" if self.runtime else "stopped"
+        )
+        return f"<Grid home={str(self.home)!r} sites={len(self.config.sites)} {state}>"
+
+    # ------------------------------------------------------------------ work
+
+    def _require_runtime(self) -> SiteRuntime:
+        if self.runtime is None:
+            raise GridNotRunning(str(self.home), "this Grid is not started")
+        return self.runtime
+
+    @property
+    def dashboard_link(self) -> str | None:
+        return self._require_runtime().dashboard_link
+
+    @property
+    def scheduler_address(self) -> str:
+        return self._require_runtime().scheduler_address
+
+    def run_at(
+        self,
+        site: str,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        wait_if_down: bool = True,
+        **kwargs: Any,
+    ) -> Future:
+        """Run ``fn(*args, **kwargs)`` at ``site``, on its workers only.
+
+        A banned site refuses (:class:`~b2grid.errors.SiteBanned`); at a down site the
+        task waits until the site is up, or :class:`~b2grid.errors.SiteDown` is raised
+        when ``wait_if_down`` is False. Returns a ``distributed.Future``.
+        """
+        runtime = self._require_runtime()
+        self.sites.topology().check_placement(site, wait_if_down=wait_if_down)
+        return runtime.submit(site, fn, *args, **kwargs)
+
+
+def connect(
+    config: GridConfig | str | os.PathLike[str] | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+) -> Grid:
+    """Attach to the grid that is up (see :meth:`Grid.connect`)."""
+    return Grid.connect(config, home=home)
+
+
+__all__ = ["Grid", "connect", "resolve_config"]
