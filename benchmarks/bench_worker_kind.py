@@ -165,7 +165,7 @@ def time_serial(fn: Callable[[], Any], n: int) -> float:
 # --------------------------------------------------------------------------- #
 def run_one(kind: str) -> dict[str, float]:
     """Start the 10-site grid with the given worker kind and measure everything."""
-    from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
+    from distributed import Client, Future, Nanny, Scheduler, SpecCluster, Worker
 
     worker_cls = {"threads": Worker, "processes": Nanny}[kind]
     workers = {
@@ -203,7 +203,7 @@ def run_one(kind: str) -> dict[str, float]:
         res["nproc"] = float(nproc)
 
         # Warm-up: every site runs every function once (imports, unpickling).
-        warm = []
+        warm: list[Future[Any]] = []
         for site in SITES:
             r = {f"site-{site}": 1}
             warm.append(client.submit(trivial_task, 0, resources=r, pure=False))
@@ -228,19 +228,23 @@ def run_one(kind: str) -> dict[str, float]:
 
         # 4./5. compute tasks spread over the sites in proportion to slots
         weighted = itertools.cycle(slot_weighted_sites())
+        compute: tuple[tuple[str, Callable[..., Any]], ...] = (
+            ("cpu", cpu_task),
+            ("numpy", numpy_task),
+        )
         # (batch 1 = first touch after start-up, batch 2 = steady state)
         for batch in (1, 2):
-            for name, fn in (("cpu", cpu_task), ("numpy", numpy_task)):
+            for name, fn in compute:
                 t0 = time.perf_counter()
-                futs = [
+                batch_futs = [
                     client.submit(
                         fn, resources={f"site-{next(weighted)}": 1}, pure=False
                     )
                     for _ in range(N_COMPUTE)
                 ]
-                client.gather(futs)
+                client.gather(batch_futs)
                 res[f"{name}{batch}_wall_s"] = time.perf_counter() - t0
-                del futs
+                del batch_futs
 
         rss, uss, _ = tree_memory()
         res["rss_after_mb"] = rss / 2**20
@@ -272,7 +276,8 @@ def spawn_child(kind: str) -> dict[str, float]:
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise RuntimeError(f"child run for {kind!r} failed ({proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 # (result key, row label, number format)

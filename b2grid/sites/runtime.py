@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from distributed import Client, Future, Nanny, Scheduler, SpecCluster, Worker
+from distributed import Client, Future, Nanny, Scheduler, SpecCluster, Status, Worker
 
 from b2grid.config import GridConfig, SiteConfig
 from b2grid.errors import GridError, SchedulerUnreachable
@@ -78,7 +78,9 @@ class SiteRuntime:
             "options": {
                 "host": "127.0.0.1",
                 "port": 0,
-                "dashboard_address": config.runtime.dashboard,
+                # the scheduler's HTTP server always runs; without a dashboard it
+                # takes any free port rather than trying (and leaking) :8787
+                "dashboard_address": config.runtime.dashboard or ":0",
                 "dashboard": config.runtime.dashboard is not None,
             },
         }
@@ -185,6 +187,11 @@ class SiteRuntime:
             return
         if site.name not in self.cluster.worker_spec:
             self.cluster.worker_spec[site.name] = worker_spec(site, config)
+        old = self.cluster.workers.get(site.name)
+        if old is not None and old.status in (Status.closing, Status.closed, Status.failed):
+            # a worker that died on its own is still listed; the cluster would take
+            # it as running and start nothing
+            del self.cluster.workers[site.name]
         # scale to the current spec size: starts what the spec has and the cluster lacks
         self.cluster.scale(len(self.cluster.worker_spec))
 

@@ -134,6 +134,18 @@ class SiteService:
                 )
         return site
 
+    def validate_state(self) -> None:
+        """Assert the site invariants (for tests): down sites have no live workers,
+        and in an embedded grid every other site has at least one."""
+        if self.runtime is None:
+            return
+        live = self.runtime.live_sites()
+        for site in self.topology():
+            if site.status is SiteStatus.DOWN:
+                assert site.name not in live, f"down site {site.name} has live workers"
+            elif self.owner and self.runtime.cluster is not None:
+                assert site.name in live, f"{site.status.value} site {site.name} has no worker"
+
     def reconcile(self) -> list[SiteAction]:
         """One pass of the site agent: make live workers match the statuses.
 
