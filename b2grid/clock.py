@@ -63,7 +63,12 @@ class VirtualClock:
             return self._now
 
     def advance(
-        self, *, days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0
+        self,
+        *,
+        days: float = 0,
+        hours: float = 0,
+        minutes: float = 0,
+        seconds: float = 0,
     ) -> datetime:
         """Move grid time forward and return the new time; time never goes back."""
         step = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)

@@ -279,12 +279,13 @@ class _StrictLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None,
                 None,
-                f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
+                f"duplicate key {key!r} "
+                f"(first at line {seen[key].start_mark.line + 1})",
                 key_node.start_mark,
             )
         seen[key] = key_node
@@ -293,7 +294,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -350,7 +351,8 @@ def _consistency(cfg: GridConfig) -> list[tuple[str, str]]:
             problems.append(
                 (
                     f"sites[{i}].name",
-                    f"duplicate site name {site.name!r} (also sites[{first[site.name]}]); "
+                    f"duplicate site name {site.name!r} "
+                    f"(also sites[{first[site.name]}]); "
                     "site names must be unique",
                 )
             )
@@ -359,8 +361,8 @@ def _consistency(cfg: GridConfig) -> list[tuple[str, str]]:
     by_name = {s.name: s for s in cfg.sites}
     for role in ("data_taking", "prompt_calibration", "official_calibration"):
         name = getattr(cfg.roles, role)
-        site = by_name.get(name)
-        if site is None:
+        declared = by_name.get(name)
+        if declared is None:
             problems.append(
                 (
                     f"roles.{role}",
@@ -368,16 +370,20 @@ def _consistency(cfg: GridConfig) -> list[tuple[str, str]]:
                     f"known sites: {', '.join(by_name)}",
                 )
             )
-        elif site.kind != "raw_data_centre":
+        elif declared.kind != "raw_data_centre":
             problems.append(
-                (f"roles.{role}", f"{name!r} is a {site.kind} site; it must be a raw_data_centre")
+                (
+                    f"roles.{role}",
+                    f"{name!r} is a {declared.kind} site; it must be a raw_data_centre",
+                )
             )
     n_raw = sum(s.kind == "raw_data_centre" for s in cfg.sites)
     if cfg.policies.copies.raw > n_raw:
         problems.append(
             (
                 "policies.copies.raw",
-                f"{cfg.policies.copies.raw} copies of RAW need as many raw data centres, "
+                f"{cfg.policies.copies.raw} copies of RAW need as many raw data "
+                f"centres, "
                 f"but only {n_raw} are declared",
             )
         )
@@ -395,14 +401,17 @@ def _consistency(cfg: GridConfig) -> list[tuple[str, str]]:
         problems.append(
             (
                 "policies.user_output.copies",
-                f"{cfg.policies.user_output.copies} copies need as many sites, but only "
+                f"{cfg.policies.user_output.copies} copies need as many sites, "
+                f"but only "
                 f"{len(cfg.sites)} are declared",
             )
         )
     return problems
 
 
-def parse_config(data: object, file: str = "<config>", base: Path | None = None) -> GridConfig:
+def parse_config(
+    data: object, file: str = "<config>", base: Path | None = None
+) -> GridConfig:
     """Validate already-parsed configuration data into a :class:`GridConfig`.
 
     ``file`` names the source in error messages; a relative ``home`` is taken
@@ -413,7 +422,9 @@ def parse_config(data: object, file: str = "<config>", base: Path | None = None)
         raise ConfigError(file, "", "the file is empty; see the shipped cluster.yaml")
     if not isinstance(data, dict):
         raise ConfigError(
-            file, "", f"expected a mapping of keys (home, sites, ...), got {type(data).__name__}"
+            file,
+            "",
+            f"expected a mapping of keys (home, sites, ...), got {type(data).__name__}",
         )
     data = {**data, "source": file}
     try:
@@ -423,11 +434,15 @@ def parse_config(data: object, file: str = "<config>", base: Path | None = None)
         err = errors[0]
         loc = tuple(err["loc"])
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ConfigError(file, _path_of(loc), _problem(err, _fields_at(loc)) + more) from None
+        raise ConfigError(
+            file, _path_of(loc), _problem(err, _fields_at(loc)) + more
+        ) from None
     problems = _consistency(cfg)
     if problems:
         path, problem = problems[0]
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        more = (
+            f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        )
         raise ConfigError(file, path, problem + more)
     home = Path(os.path.expandvars(str(cfg.home))).expanduser()
     if not home.is_absolute():

@@ -105,7 +105,8 @@ def run_demo(
         with Grid(cfg) as grid:
             out.rule("[bold]1. the grid is up")
             out.print(
-                f"{len(cfg.sites)} sites started in {time.perf_counter() - started:.1f} s; "
+                f"{len(cfg.sites)} sites started in "
+                f"{time.perf_counter() - started:.1f} s; "
                 f"scheduler {grid.scheduler_address}; dashboard "
                 f"{grid.dashboard_link or '-'}; home {grid.home}",
                 highlight=False,
@@ -121,9 +122,17 @@ def run_demo(
             t0 = time.perf_counter()
             report.jobs = list(grid.runtime.client.gather(futures))  # type: ignore[union-attr]
             elapsed = time.perf_counter() - t0
-            table = Table(title="where each job ran (as its worker reports)", title_justify="left")
-            for column in ("asked for", "jobs", "ran on worker", "worker's site resource",
-                           "threads used", "proof"):
+            table = Table(
+                title="where each job ran (as its worker reports)", title_justify="left"
+            )
+            for column in (
+                "asked for",
+                "jobs",
+                "ran on worker",
+                "worker's site resource",
+                "threads used",
+                "proof",
+            ):
                 table.add_column(column)
             for s in cfg.sites:
                 mine = [j for j in report.jobs if j.asked == s.name]
@@ -133,7 +142,9 @@ def run_demo(
                     ", ".join(sorted({j.worker for j in mine})),
                     ", ".join(sorted({f"site-{j.site}" for j in mine})),
                     str(len({j.thread for j in mine})),
-                    "[green]ran there[/]" if all(j.proven for j in mine) else "[red]NO[/]",
+                    "[green]ran there[/]"
+                    if all(j.proven for j in mine)
+                    else "[red]NO[/]",
                 )
             out.print(table)
             out.print(f"{len(report.jobs)} jobs in {elapsed:.2f} s", highlight=False)
@@ -145,7 +156,8 @@ def run_demo(
             time.sleep(1.0)
             report.down_site_waited = waiting.status == "pending"
             out.print(
-                f"{down} is down: a job placed there is [bold]{waiting.status}[/] after 1 s",
+                f"{down} is down: a job placed there is "
+                f"[bold]{waiting.status}[/] after 1 s",
                 highlight=False,
             )
             grid.sites.up(down)

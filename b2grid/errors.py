@@ -6,11 +6,11 @@ do not know b2grid. Each error carries structured fields and a message that says
 was wrong *and* what to do about it::
 
     B2GridError
-    ├── ConfigError(ValueError)            cluster.yaml is missing, unreadable or invalid
+    ├── ConfigError(ValueError)            cluster.yaml missing, unreadable or invalid
     ├── SiteError
     │   ├── UnknownSite(LookupError)       a site name no config declares
     │   ├── SiteBanned(PermissionError)    new placements refused at a banned site
-    │   └── SiteDown(RuntimeError)         a down site, when the caller asked not to wait
+    │   └── SiteDown(RuntimeError)         a down site, for a caller who will not wait
     └── GridError
         ├── GridNotRunning(RuntimeError)   no `b2grid up` to attach to
         ├── GridAlreadyRunning(RuntimeError)

@@ -27,7 +27,12 @@ from distributed import Future
 
 from b2grid.clock import Clock, WallClock
 from b2grid.config import GridConfig, check_scheduler, default_config_path, load_config
-from b2grid.errors import GridAlreadyRunning, GridError, GridNotRunning, SchedulerUnreachable
+from b2grid.errors import (
+    GridAlreadyRunning,
+    GridError,
+    GridNotRunning,
+    SchedulerUnreachable,
+)
 from b2grid.runfile import RunInfo, read_run_info, remove_run_info, write_run_info
 from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
@@ -37,14 +42,17 @@ log = logging.getLogger("b2grid.grid")
 
 
 def resolve_config(
-    config: GridConfig | str | os.PathLike[str] | None, home: str | os.PathLike[str] | None
+    config: GridConfig | str | os.PathLike[str] | None,
+    home: str | os.PathLike[str] | None,
 ) -> GridConfig:
     """A validated config from a path (or the default one), with ``home`` overridden.
 
     ``home`` falls back to ``$B2GRID_HOME``, then to the config's own ``home``.
     """
-    cfg = config if isinstance(config, GridConfig) else load_config(
-        default_config_path() if config is None else config
+    cfg = (
+        config
+        if isinstance(config, GridConfig)
+        else load_config(default_config_path() if config is None else config)
     )
     home = home if home is not None else os.environ.get("B2GRID_HOME") or None
     if home is not None:
@@ -115,8 +123,9 @@ class Grid:
         try:
             grid._attach(SiteRuntime.connect(info.scheduler, timeout=timeout), info)
         except SchedulerUnreachable as exc:
-            raise GridNotRunning(str(grid.home), f"its scheduler {info.scheduler} "
-                                 "does not answer") from exc
+            raise GridNotRunning(
+                str(grid.home), f"its scheduler {info.scheduler} does not answer"
+            ) from exc
         return grid
 
     def _attach(self, runtime: SiteRuntime, info: RunInfo | None) -> None:
@@ -157,7 +166,10 @@ class Grid:
         self.sites.owner = True
         try:
             info = write_run_info(
-                self.home, runtime.scheduler_address, runtime.dashboard_link, self.config.source
+                self.home,
+                runtime.scheduler_address,
+                runtime.dashboard_link,
+                self.config.source,
             )
             self._attach(runtime, info)
             self.sites.reconcile()
@@ -166,8 +178,9 @@ class Grid:
             remove_run_info(self.home)
             raise
         self._agent_stop.clear()
-        self._agent = threading.Thread(target=self._agent_loop, name="b2grid-site-agent",
-                                       daemon=True)
+        self._agent = threading.Thread(
+            target=self._agent_loop, name="b2grid-site-agent", daemon=True
+        )
         self._agent.start()
         return self
 
@@ -210,7 +223,11 @@ class Grid:
 
     def __repr__(self) -> str:
         state = (
-            "controller" if self._controller else "attached" if self.runtime else "stopped"
+            "controller"
+            if self._controller
+            else "attached"
+            if self.runtime
+            else "stopped"
         )
         return f"<Grid home={str(self.home)!r} sites={len(self.config.sites)} {state}>"
 
@@ -237,7 +254,7 @@ class Grid:
         *args: Any,
         wait_if_down: bool = True,
         **kwargs: Any,
-    ) -> Future:
+    ) -> Future[Any]:
         """Run ``fn(*args, **kwargs)`` at ``site``, on its workers only.
 
         A banned site refuses (:class:`~b2grid.errors.SiteBanned`); at a down site the

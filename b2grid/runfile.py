@@ -54,7 +54,9 @@ def read_run_info(home: Path) -> RunInfo | None:
         return None
 
 
-def write_run_info(home: Path, scheduler: str, dashboard: str | None, config: str) -> RunInfo:
+def write_run_info(
+    home: Path, scheduler: str, dashboard: str | None, config: str
+) -> RunInfo:
     """Record this process as the controller of ``home`` (atomically)."""
     info = RunInfo(
         scheduler=scheduler,
@@ -75,7 +77,11 @@ def write_run_info(home: Path, scheduler: str, dashboard: str | None, config: st
 def remove_run_info(home: Path) -> None:
     """Remove the run file if this process wrote it."""
     info = read_run_info(home)
-    if info is not None and info.pid == os.getpid() and info.host == socket.gethostname():
+    if (
+        info is not None
+        and info.pid == os.getpid()
+        and info.host == socket.gethostname()
+    ):
         run_file(home).unlink(missing_ok=True)
 
 

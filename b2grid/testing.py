@@ -88,4 +88,10 @@ def small_grid(
         yield grid
 
 
-__all__ = ["SMALL_SITES", "small_config", "small_config_data", "small_grid", "write_config"]
+__all__ = [
+    "SMALL_SITES",
+    "small_config",
+    "small_config_data",
+    "small_grid",
+    "write_config",
+]

@@ -27,6 +27,9 @@ the script measures:
 5. 40 numpy-heavy tasks (2e6 random normals -> sqrt(sum of squares), 3 times,
    ~0.1 s): wall time and speed-up vs. serial.
 
+It also reports the CPU used by other processes on the machine during each
+run (in cores), so that runs disturbed by a noisy neighbour can be spotted.
+
 Compute tasks (4, 5) are spread over the sites in proportion to their slots and
 run as two batches on the same cluster: batch 1 is the first heavy work after
 start-up (pays first-touch page faults), batch 2 is the steady state.

@@ -1,4 +1,4 @@
-"""cluster.yaml validation: every malformed case gets one clear line naming the field."""
+"""cluster.yaml validation: each malformed case gets one clear line naming the field."""
 
 from __future__ import annotations
 
@@ -128,8 +128,9 @@ CASES: list[tuple[str, Mutation, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("mutate", "path", "problem"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("mutate", "path", "problem"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_api_names_the_field(mutate: Mutation, path: str, problem: str) -> None:
     data = copy.deepcopy(_default())
     mutate(data)
@@ -141,8 +142,9 @@ def test_api_names_the_field(mutate: Mutation, path: str, problem: str) -> None:
     assert str(info.value).startswith(f"cluster.yaml: {path}: ")
 
 
-@pytest.mark.parametrize(("mutate", "path", "problem"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("mutate", "path", "problem"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_cli_one_line_exit_2(
     tmp_path: Path, mutate: Mutation, path: str, problem: str
 ) -> None:
@@ -249,7 +251,9 @@ def test_sizes_round_trip(n: int) -> None:
     assert abs(parse_size(text) - n) <= max(n * 0.06, 1)
 
 
-@pytest.mark.parametrize("bad", ["", "GB", "5 GG", "-3 GB", "1e3 GB", True, -1, 2.5, None])
+@pytest.mark.parametrize(
+    "bad", ["", "GB", "5 GG", "-3 GB", "1e3 GB", True, -1, 2.5, None]
+)
 def test_bad_sizes(bad: object) -> None:
     with pytest.raises(ValueError, match="is not a size like '50 GB'"):
         parse_size(bad)

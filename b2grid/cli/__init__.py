@@ -34,7 +34,7 @@ class _Group(click.Group):
     envvar="B2GRID_CONFIG",
     type=click.Path(dir_okay=False),
     default=None,
-    help="cluster.yaml to use (default: $B2GRID_CONFIG, ./cluster.yaml, shipped default).",
+    help="cluster.yaml (default: $B2GRID_CONFIG, ./cluster.yaml, the shipped one).",
 )
 @click.option(
     "--home",

@@ -8,8 +8,13 @@ from pathlib import Path
 import click
 
 from b2grid.cli._context import CliContext
-from b2grid.config import check_scheduler, default_config_path, format_size, load_config
-from b2grid.config import shipped_config_path
+from b2grid.config import (
+    check_scheduler,
+    default_config_path,
+    format_size,
+    load_config,
+    shipped_config_path,
+)
 
 
 @click.group()
@@ -19,7 +24,9 @@ def config() -> None:
 
 @config.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--offline", is_flag=True, help="Do not try to reach an external scheduler.")
+@click.option(
+    "--offline", is_flag=True, help="Do not try to reach an external scheduler."
+)
 @click.pass_obj
 def check(ctx: CliContext, file: str | None, offline: bool) -> None:
     """Validate FILE (default: the config in use) and say what it declares.
@@ -33,7 +40,9 @@ def check(ctx: CliContext, file: str | None, offline: bool) -> None:
     raw = sum(s.kind == "raw_data_centre" for s in cfg.sites)
     slots = sum(s.slots for s in cfg.sites)
     capacity = sum(s.storage.capacity for s in cfg.sites)
-    where = "embedded (local)" if cfg.embedded else f"external scheduler {cfg.scheduler}"
+    where = (
+        "embedded (local)" if cfg.embedded else f"external scheduler {cfg.scheduler}"
+    )
     click.echo(
         f"{path}: OK: {len(cfg.sites)} sites ({raw} raw data centres, "
         f"{len(cfg.sites) - raw} grid), {slots} job slots, "
@@ -42,7 +51,9 @@ def check(ctx: CliContext, file: str | None, offline: bool) -> None:
 
 
 @config.command()
-@click.argument("file", required=False, default="cluster.yaml", type=click.Path(dir_okay=False))
+@click.argument(
+    "file", required=False, default="cluster.yaml", type=click.Path(dir_okay=False)
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(file: str, force: bool) -> None:
     """Write the embedded default grid to FILE (default ./cluster.yaml)."""

@@ -1,4 +1,4 @@
-"""`b2grid up` and `b2grid stop`: run the grid's controller in the foreground, stop it."""
+"""`b2grid up` and `b2grid stop`: run the controller in the foreground; stop it."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def up(ctx: CliContext) -> None:
     def _stop(signum: int, frame: object) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     out = console()
     try:
         grid.start()

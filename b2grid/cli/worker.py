@@ -22,7 +22,9 @@ from b2grid.sites.worker import run_site_worker
 )
 @click.option("--host", default=None, help="Interface or address to listen on.")
 @click.pass_obj
-def worker(ctx: CliContext, site_name: str, scheduler: str | None, host: str | None) -> None:
+def worker(
+    ctx: CliContext, site_name: str, scheduler: str | None, host: str | None
+) -> None:
     """Run one Dask worker for site NAME until Ctrl-C.
 
     Its name, slots (threads) and resource `site-NAME` come from cluster.yaml. While

@@ -104,12 +104,14 @@ class SiteRuntime:
         try:
             client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
-            raise SchedulerUnreachable(address, str(exc) or type(exc).__name__) from None
+            raise SchedulerUnreachable(
+                address, str(exc) or type(exc).__name__
+            ) from None
         return cls(client)
 
     @property
     def scheduler_address(self) -> str:
-        return str(self.client.scheduler.address)
+        return str(self.client.scheduler_info(n_workers=0)["address"])
 
     @property
     def dashboard_link(self) -> str | None:
@@ -121,7 +123,11 @@ class SiteRuntime:
             info = self.client.scheduler_info(n_workers=0)
         except Exception:
             return None
-        return str(self.client.dashboard_link) if "dashboard" in info.get("services", {}) else None
+        return (
+            str(self.client.dashboard_link)
+            if "dashboard" in info.get("services", {})
+            else None
+        )
 
     def close(self) -> None:
         """Disconnect; an embedded cluster is shut down with its workers."""
@@ -134,13 +140,15 @@ class SiteRuntime:
     # ------------------------------------------------------------------ observing
 
     def live_workers(self) -> list[LiveWorker]:
-        """Workers connected now, with the site each belongs to (site-less ones skipped)."""
+        """Workers connected now, each with its site (site-less ones skipped)."""
         info = self.client.scheduler_info(n_workers=-1)
         out = []
         for address, w in info["workers"].items():
             site = site_of_resources(w.get("resources") or {})
             if site is not None:
-                out.append(LiveWorker(site, str(w.get("name")), address, int(w["nthreads"])))
+                out.append(
+                    LiveWorker(site, str(w.get("name")), address, int(w["nthreads"]))
+                )
         return sorted(out, key=lambda w: (w.site, w.name))
 
     def live_sites(self) -> set[str]:
@@ -158,8 +166,10 @@ class SiteRuntime:
 
     # ------------------------------------------------------------------ acting
 
-    def submit(self, site: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
-        """Run ``fn(*args, **kwargs)`` on one slot of ``site``'s workers, and only there."""
+    def submit(
+        self, site: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` on one slot of ``site``'s workers, only there."""
         return self.client.submit(
             fn, *args, resources={resource_name(site): 1}, pure=False, **kwargs
         )
@@ -188,7 +198,11 @@ class SiteRuntime:
         if site.name not in self.cluster.worker_spec:
             self.cluster.worker_spec[site.name] = worker_spec(site, config)
         old = self.cluster.workers.get(site.name)
-        if old is not None and old.status in (Status.closing, Status.closed, Status.failed):
+        if old is not None and old.status in (
+            Status.closing,
+            Status.closed,
+            Status.failed,
+        ):
             # a worker that died on its own is still listed; the cluster would take
             # it as running and start nothing
             del self.cluster.workers[site.name]
@@ -202,7 +216,9 @@ class SiteRuntime:
                 STATUS_METADATA_KEY, {k: v.value for k, v in statuses.items()}
             )
         except Exception as exc:  # the scheduler went away under us
-            raise GridError(f"could not publish site status to the scheduler: {exc}") from exc
+            raise GridError(
+                f"could not publish site status to the scheduler: {exc}"
+            ) from exc
 
 
 __all__ = ["STATUS_METADATA_KEY", "LiveWorker", "SiteRuntime", "worker_spec"]

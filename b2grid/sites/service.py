@@ -9,6 +9,7 @@ recorded and take effect when the grid starts).
 
 from __future__ import annotations
 
+import builtins
 import threading
 from dataclasses import dataclass
 
@@ -16,7 +17,14 @@ from b2grid.config import GridConfig
 from b2grid.errors import GridError
 from b2grid.sites.runtime import LiveWorker, SiteRuntime
 from b2grid.sites.status_store import SiteStatusStore
-from b2grid.sites.topology import Site, SiteAction, SiteStatus, Topology, Verb, reconcile
+from b2grid.sites.topology import (
+    Site,
+    SiteAction,
+    SiteStatus,
+    Topology,
+    Verb,
+    reconcile,
+)
 from b2grid.storage.element import StorageElement
 
 
@@ -63,14 +71,14 @@ class SiteService:
         return Topology.from_config(self.config, self.store.load())
 
     def get(self, name: str) -> Site:
-        """Site ``name`` with its status; :class:`~b2grid.errors.UnknownSite` if none."""
+        """Site ``name`` and its status; :class:`~b2grid.errors.UnknownSite` if none."""
         return self.topology().site(name)
 
     @property
     def names(self) -> tuple[str, ...]:
         return self.config.site_names
 
-    def workers(self) -> list[LiveWorker]:
+    def workers(self) -> builtins.list[LiveWorker]:
         """Live workers of every site (empty when no grid is up)."""
         return self.runtime.live_workers() if self.runtime is not None else []
 
@@ -93,9 +101,11 @@ class SiteService:
     def _change(self, name: str, verb: Verb) -> Site:
         with self._lock:
             statuses = self.store.update(
-                lambda current: Topology.from_config(self.config, current)
-                .apply(name, verb)
-                .statuses()
+                lambda current: (
+                    Topology.from_config(self.config, current)
+                    .apply(name, verb)
+                    .statuses()
+                )
             )
             if self.runtime is not None:
                 self.runtime.publish_status(statuses)
@@ -115,9 +125,13 @@ class SiteService:
         if self.runtime is not None:
             with self._lock:
                 self.runtime.stop_site(name)
-            if not self.runtime.wait_for_site(name, present=False, timeout=self.timeout):
-                raise GridError(f"site {name!r} is down but its workers did not leave "
-                                f"within {self.timeout:.0f} s; check the scheduler")
+            if not self.runtime.wait_for_site(
+                name, present=False, timeout=self.timeout
+            ):
+                raise GridError(
+                    f"site {name!r} is down but its workers did not leave "
+                    f"within {self.timeout:.0f} s; check the scheduler"
+                )
         return site
 
     def up(self, name: str) -> Site:
@@ -126,7 +140,9 @@ class SiteService:
         if self.runtime is not None and site.status is not SiteStatus.DOWN:
             self.reconcile()
             if not self.runtime.wait_for_site(name, present=True, timeout=self.timeout):
-                who = "the controller" if self.runtime.cluster is None else "the cluster"
+                who = (
+                    "the controller" if self.runtime.cluster is None else "the cluster"
+                )
                 raise GridError(
                     f"site {name!r} is up but no worker joined within "
                     f"{self.timeout:.0f} s; check {who} (external sites need "
@@ -144,9 +160,11 @@ class SiteService:
             if site.status is SiteStatus.DOWN:
                 assert site.name not in live, f"down site {site.name} has live workers"
             elif self.owner and self.runtime.cluster is not None:
-                assert site.name in live, f"{site.status.value} site {site.name} has no worker"
+                assert site.name in live, (
+                    f"{site.status.value} site {site.name} has no worker"
+                )
 
-    def reconcile(self) -> list[SiteAction]:
+    def reconcile(self) -> builtins.list[SiteAction]:
         """One pass of the site agent: make live workers match the statuses.
 
         Returns the actions taken. Only the controller starts embedded workers;

@@ -62,7 +62,9 @@ class SiteStatusStore:
         """
         with self._locked():
             new = change(self._read())
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sites.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(
+                dir=self.path.parent, prefix=".sites.", suffix=".tmp"
+            )
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
                     json.dump({k: v.value for k, v in sorted(new.items())}, f, indent=1)

@@ -134,7 +134,9 @@ class Topology:
     def with_status(self, name: str, status: SiteStatus) -> Topology:
         self.site(name)
         return Topology(
-            tuple(replace(s, status=status) if s.name == name else s for s in self.sites)
+            tuple(
+                replace(s, status=status) if s.name == name else s for s in self.sites
+            )
         )
 
     def apply(self, name: str, verb: Verb) -> Topology:

@@ -32,7 +32,9 @@ log = logging.getLogger("b2grid.worker")
 async def fetch_site_status(scheduler: str, site: str) -> SiteStatus:
     """The status the controller published for ``site`` (active when none was)."""
     async with rpc(scheduler) as remote:
-        value = await remote.get_metadata(keys=[STATUS_METADATA_KEY, site], default=None)
+        value = await remote.get_metadata(
+            keys=[STATUS_METADATA_KEY, site], default=None
+        )
     return SiteStatus(value) if value else SiteStatus.ACTIVE
 
 
@@ -60,7 +62,9 @@ async def serve_site_worker(
             last_contact = time.monotonic()
         except (OSError, asyncio.TimeoutError) as exc:
             if time.monotonic() - last_contact > death_timeout:
-                raise SchedulerUnreachable(scheduler, str(exc) or type(exc).__name__) from None
+                raise SchedulerUnreachable(
+                    scheduler, str(exc) or type(exc).__name__
+                ) from None
             await _sleep_or_stop(stop, poll)
             continue
         if status is SiteStatus.DOWN:

@@ -39,8 +39,10 @@ def test_workers_are_the_sites(grid: Grid) -> None:
 
 def test_tasks_run_only_at_their_site(grid: Grid) -> None:
     names = grid.sites.names
-    futures = {i: (names[i % len(names)], grid.run_at(names[i % len(names)], where, i))
-               for i in range(240)}
+    futures = {
+        i: (names[i % len(names)], grid.run_at(names[i % len(names)], where, i))
+        for i in range(240)
+    }
     seen: Counter[str] = Counter()
     for i, (site, future) in futures.items():
         index, worker, worker_site = future.result(timeout=60)
@@ -89,7 +91,9 @@ def test_banned_site_takes_no_new_work_but_finishes_old(grid: Grid) -> None:
 
 
 def test_unknown_site_lists_known(grid: Grid) -> None:
-    with pytest.raises(UnknownSite, match="did you mean 'KEK'.*known sites: BNL, DESY"):
+    with pytest.raises(
+        UnknownSite, match=r"did you mean 'KEK'.*known sites: BNL, DESY"
+    ):
         grid.run_at("KEKK", where, 0)
     with pytest.raises(UnknownSite):
         grid.sites.down("Zeuthen")
@@ -97,7 +101,8 @@ def test_unknown_site_lists_known(grid: Grid) -> None:
 
 def test_agent_restarts_a_worker_that_died(grid: Grid) -> None:
     runtime = grid.runtime
-    assert runtime is not None and runtime.cluster is not None
+    assert runtime is not None
+    assert runtime.cluster is not None
     address = next(w.address for w in runtime.live_workers() if w.site == "SiGNET")
     runtime.client.retire_workers([address], close_workers=True)  # an outage
     deadline = time.monotonic() + 30

@@ -31,7 +31,11 @@ def topology(tmp_path: Path) -> Topology:
 def test_from_config(topology: Topology, tmp_path: Path) -> None:
     assert topology.names == ("KEK", "BNL", "DESY", "SiGNET")
     kek = topology.site("KEK")
-    assert (kek.kind, kek.slots, kek.status) == ("raw_data_centre", 2, SiteStatus.ACTIVE)
+    assert (kek.kind, kek.slots, kek.status) == (
+        "raw_data_centre",
+        2,
+        SiteStatus.ACTIVE,
+    )
     assert kek.se_url == f"file://{tmp_path}/se/KEK"
     assert kek.resource == "site-KEK"
 
