@@ -13,6 +13,7 @@ import os
 import re
 import socket
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -68,7 +69,8 @@ def parse_size(value: object) -> int:
         if match:
             unit = (match.group(2) or "B").upper()
             if unit in _UNITS:
-                return int(float(match.group(1)) * _UNITS[unit])
+                # Decimal, not float: byte counts above 2**53 stay exact
+                return int(Decimal(match.group(1)) * _UNITS[unit])
     raise ValueError(
         f"{value!r} is not a size like '50 GB' (units: B, KB, MB, GB, TB, PB, "
         "KiB, MiB, GiB, TiB, PiB)"

@@ -33,7 +33,13 @@ from b2grid.errors import (
     GridNotRunning,
     SchedulerUnreachable,
 )
-from b2grid.runfile import RunInfo, read_run_info, remove_run_info, write_run_info
+from b2grid.runfile import (
+    ControllerLock,
+    RunInfo,
+    read_run_info,
+    remove_run_info,
+    write_run_info,
+)
 from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
 from b2grid.sites.status_store import SiteStatusStore
@@ -80,6 +86,7 @@ class Grid:
         self.runtime: SiteRuntime | None = None
         self.run_info: RunInfo | None = None
         self._controller = False
+        self._lock = ControllerLock(self.home)
         self._agent_stop = threading.Event()
         self._agent: threading.Thread | None = None
 
@@ -153,15 +160,23 @@ class Grid:
         if self.runtime is not None:
             raise GridError("this Grid is already started or attached")
         self.home.mkdir(parents=True, exist_ok=True)
-        existing = read_run_info(self.home)
-        if existing is not None and existing.controller_alive():
-            raise GridAlreadyRunning(str(self.home), existing.scheduler, existing.pid)
+        if not self._lock.acquire():
+            existing = read_run_info(self.home)
+            raise GridAlreadyRunning(
+                str(self.home),
+                existing.scheduler if existing else "(still starting)",
+                existing.pid if existing else -1,
+            )
         statuses = self.sites.store.load()
-        if self.config.embedded:
-            runtime = SiteRuntime.start_embedded(self.config, statuses)
-        else:
-            check_scheduler(self.config)
-            runtime = SiteRuntime.connect(self.config.scheduler)
+        try:
+            if self.config.embedded:
+                runtime = SiteRuntime.start_embedded(self.config, statuses)
+            else:
+                check_scheduler(self.config)
+                runtime = SiteRuntime.connect(self.config.scheduler)
+        except BaseException:
+            self._lock.release()
+            raise
         self._controller = True
         self.sites.owner = True
         try:
@@ -176,6 +191,7 @@ class Grid:
         except BaseException:
             runtime.close()
             remove_run_info(self.home)
+            self._lock.release()
             raise
         self._agent_stop.clear()
         self._agent = threading.Thread(
@@ -206,6 +222,7 @@ class Grid:
             finally:
                 if self._controller:
                     remove_run_info(self.home)
+                    self._lock.release()
                 self._controller = False
 
     def __enter__(self) -> Grid:

@@ -8,6 +8,7 @@ at most one controller: a second one is refused while the first is alive.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -39,6 +40,37 @@ class RunInfo:
         except PermissionError:
             return True
         return True
+
+
+class ControllerLock:
+    """An exclusive lock on a home, held by its controller for its whole life.
+
+    ``flock`` is released by the kernel when the process dies, so a crashed
+    controller never blocks the next one, and two controllers starting at the same
+    moment cannot both win.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "run" / "controller.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False if another live process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def run_file(home: Path) -> Path:
@@ -85,4 +117,11 @@ def remove_run_info(home: Path) -> None:
         run_file(home).unlink(missing_ok=True)
 
 
-__all__ = ["RunInfo", "read_run_info", "remove_run_info", "run_file", "write_run_info"]
+__all__ = [
+    "ControllerLock",
+    "RunInfo",
+    "read_run_info",
+    "remove_run_info",
+    "run_file",
+    "write_run_info",
+]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from distributed import get_worker
 
-from b2grid.errors import SiteBanned, SiteDown, UnknownSite
+from b2grid.errors import GridAlreadyRunning, SiteBanned, SiteDown, UnknownSite
 from b2grid.grid import Grid
 from b2grid.sites.topology import SiteStatus, site_of_resources
+from b2grid.testing import small_grid
 
 
 def where(i: int) -> tuple[int, str, str | None]:
@@ -132,3 +134,23 @@ def test_status_changes_from_another_thread_are_safe(grid: Grid) -> None:
         t.join(60)
     assert not errors
     assert grid.run_at("DESY", where, 1).result(timeout=30)[2] == "DESY"
+
+
+def test_one_controller_per_home(grid: Grid) -> None:
+    second = Grid(grid.config)
+    with pytest.raises(GridAlreadyRunning, match="a grid is already up for home"):
+        second.start()
+    assert not second.running
+    attached = Grid.connect(grid.config)
+    try:
+        assert attached.scheduler_address == grid.scheduler_address
+        assert not attached.is_controller
+    finally:
+        attached.close()
+    assert grid.run_at("KEK", where, 1).result(timeout=30)[2] == "KEK"
+
+
+def test_controller_lock_is_released_on_close(tmp_path: Path) -> None:
+    for _ in range(2):  # the second start works only if the first released the lock
+        with small_grid(tmp_path / "home") as g:
+            assert g.is_controller
