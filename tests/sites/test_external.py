@@ -130,41 +130,16 @@ def test_worker_with_unknown_site_or_no_scheduler(
         tmp_path / "cluster.yaml",
         small_config_data(tmp_path / "home", scheduler=scheduler),
     )
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "b2grid",
-            "--config",
-            str(config),
-            "worker",
-            "--site",
-            "KEKK",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+    def worker(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "b2grid", "--config", str(config), "worker"]
+        return subprocess.run(
+            [*argv, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    bad = worker("--site", "KEKK")
     assert bad.returncode == 1
     assert "unknown site 'KEKK' (did you mean 'KEK'?); known sites:" in bad.stderr
-    dead = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "b2grid",
-            "--config",
-            str(config),
-            "worker",
-            "--site",
-            "KEK",
-            "--scheduler",
-            "tcp://127.0.0.1:9",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    dead = worker("--site", "KEK", "--scheduler", "tcp://127.0.0.1:9")
     assert dead.returncode == 1
     assert "scheduler tcp://127.0.0.1:9 is unreachable" in dead.stderr
