@@ -11,10 +11,22 @@ was wrong *and* what to do about it::
     │   ├── UnknownSite(LookupError)       a site name no config declares
     │   ├── SiteBanned(PermissionError)    new placements refused at a banned site
     │   └── SiteDown(RuntimeError)         a down site, for a caller who will not wait
-    └── GridError
-        ├── GridNotRunning(RuntimeError)   no `b2grid up` to attach to
-        ├── GridAlreadyRunning(RuntimeError)
-        └── SchedulerUnreachable(ConnectionError)
+    ├── GridError
+    │   ├── GridNotRunning(RuntimeError)   no `b2grid up` to attach to
+    │   ├── GridAlreadyRunning(RuntimeError)
+    │   └── SchedulerUnreachable(ConnectionError)
+    ├── StorageError                       files, names and storage elements
+    │   ├── BadLFN(ValueError)             a malformed logical file/dataset name
+    │   ├── PermissionDenied(PermissionError)  a write outside the user's namespace
+    │   ├── NameReused(FileExistsError)    a name that exists or existed before
+    │   ├── ChecksumMismatch(OSError)      bytes whose adler32 is not the catalog's
+    │   ├── StorageFull(OSError)           an SE without room for a file
+    │   ├── LocalFileError(OSError)        a local file to upload that is not there
+    │   └── SiteExpressionError(ValueError)  a bad or empty site expression
+    └── CatalogError
+        ├── NotRegistered(LookupError)     an LFN/LPN the catalog does not know
+        ├── RuleError(ValueError)          a rule that cannot be satisfied as asked
+        └── RuleNotFound(LookupError)
 
 The CLI turns any :class:`B2GridError` into one clear line on stderr and an exit status
 (2 for configuration errors, 1 otherwise), never a traceback.
@@ -147,9 +159,133 @@ class SchedulerUnreachable(GridError, ConnectionError):
         )
 
 
+class StorageError(B2GridError):
+    """Files, names and storage elements."""
+
+
+class BadLFN(StorageError, ValueError):
+    """A logical file or dataset name that breaks the namespace rules."""
+
+    def __init__(self, lfn: str, reason: str) -> None:
+        self.lfn = lfn
+        self.reason = reason
+        super().__init__(f"bad LFN {lfn!r}: {reason}")
+
+
+class PermissionDenied(StorageError, PermissionError):
+    """A write outside the namespaces the user may write."""
+
+    def __init__(self, user: str, lfn: str, reason: str) -> None:
+        self.user = user
+        self.lfn = lfn
+        super().__init__(f"user {user!r} may not write {lfn}: {reason}")
+
+
+class NameReused(StorageError, FileExistsError):
+    """A name that exists, or existed and was deleted: names are never reused."""
+
+    def __init__(self, lfn: str, deleted: bool = False) -> None:
+        self.lfn = lfn
+        self.deleted = deleted
+        why = "was used before and deleted" if deleted else "already exists"
+        super().__init__(
+            f"{lfn} {why}; names are never reused, choose a new name "
+            "(e.g. a new version or subdirectory)"
+        )
+
+
+class ChecksumMismatch(StorageError, OSError):
+    """Bytes whose adler32 differs from the one the catalog records."""
+
+    def __init__(self, lfn: str, where: str, expected: str, actual: str) -> None:
+        self.lfn = lfn
+        self.where = where
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"checksum mismatch for {lfn} at {where}: adler32 {actual}, catalog says "
+            f"{expected}; the copy is corrupt (it is marked bad and healed from a good "
+            "replica)"
+        )
+
+
+class StorageFull(StorageError, OSError):
+    """A storage element without room for a file."""
+
+    def __init__(self, site: str, needed: int, free: int) -> None:
+        self.site = site
+        self.needed = needed
+        self.free = free
+        super().__init__(
+            f"storage element of {site} is full: {needed} bytes needed, {free} free; "
+            "choose another site, or free space (expired rules, `b2grid ds rm`)"
+        )
+
+
+class LocalFileError(StorageError, OSError):
+    """A local file given for upload that cannot be read."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(f"local file {path}: {reason}; nothing was registered")
+
+
+class SiteExpressionError(StorageError, ValueError):
+    """A site expression that does not parse, names unknown sites or matches none."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        self.expression = expression
+        self.reason = reason
+        super().__init__(f"site expression {expression!r}: {reason}")
+
+
+class CatalogError(B2GridError):
+    """The file catalog and its rules."""
+
+
+class NotRegistered(CatalogError, LookupError):
+    """An LFN or LPN that the catalog does not know."""
+
+    def __init__(self, name: str, kind: str = "file", hint: str = "") -> None:
+        self.name = name
+        self.kind = kind
+        extra = f"; {hint}" if hint else ""
+        super().__init__(f"no {kind} {name} in the catalog{extra}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class RuleError(CatalogError, ValueError):
+    """A replication rule that cannot be satisfied as asked."""
+
+
+class RuleNotFound(CatalogError, LookupError):
+    """A rule id the catalog does not know."""
+
+    def __init__(self, rule_id: int) -> None:
+        self.rule_id = rule_id
+        super().__init__(f"no rule {rule_id}; `b2grid rule list` shows the rules")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 __all__ = [
     "B2GridError",
+    "BadLFN",
+    "CatalogError",
+    "ChecksumMismatch",
     "ConfigError",
+    "LocalFileError",
+    "NameReused",
+    "NotRegistered",
+    "PermissionDenied",
+    "RuleError",
+    "RuleNotFound",
+    "SiteExpressionError",
+    "StorageError",
+    "StorageFull",
     "GridAlreadyRunning",
     "GridError",
     "GridNotRunning",
