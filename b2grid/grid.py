@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,8 @@ from b2grid.runfile import (
 from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
 from b2grid.sites.status_store import SiteStatusStore
+from b2grid.storage.identity import User
+from b2grid.storage.service import StorageService
 
 log = logging.getLogger("b2grid.grid")
 
@@ -76,13 +79,25 @@ class Grid:
     #: seconds between two passes of the site agent in the controller
     agent_interval: float = 1.0
 
-    def __init__(self, config: GridConfig, *, clock: Clock | None = None) -> None:
+    #: seconds between two passes of the storage agents in the controller
+    storage_interval: float = 10.0
+
+    def __init__(
+        self,
+        config: GridConfig,
+        *,
+        clock: Clock | None = None,
+        user: User | None = None,
+    ) -> None:
         #: the validated configuration (home already resolved)
         self.config = config
         #: grid time for every policy
         self.clock: Clock = clock or WallClock()
         self.home: Path = config.home
         self.sites = SiteService(config, SiteStatusStore(self.home))
+        #: who this grid acts as (default: the OS user, role `user`)
+        self.user = user or User.current()
+        self._storage: StorageService | None = None
         self.runtime: SiteRuntime | None = None
         self.run_info: RunInfo | None = None
         self._controller = False
@@ -139,6 +154,16 @@ class Grid:
         self.runtime = runtime
         self.run_info = info
         self.sites.runtime = runtime
+        self.storage.submitter = runtime.submit
+
+    @property
+    def storage(self) -> StorageService:
+        """Data management: catalog, storage elements, rules and their agents."""
+        if self._storage is None:
+            self._storage = StorageService(
+                self.config, self.sites, self.clock, self.user
+            )
+        return self._storage
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -201,12 +226,16 @@ class Grid:
         return self
 
     def _agent_loop(self) -> None:
+        last_storage = 0.0
         while not self._agent_stop.wait(self.agent_interval):
             try:
                 self.sites.reconcile()
-            except Exception:  # keep the agent alive; the next pass retries
+                if time.monotonic() - last_storage >= self.storage_interval:
+                    last_storage = time.monotonic()
+                    self.storage.run_agents()
+            except Exception:  # keep the agents alive; the next pass retries
                 if not self._agent_stop.is_set():
-                    log.exception("site agent pass failed")
+                    log.exception("agent pass failed")
 
     def close(self) -> None:
         """Shut down (controller) or detach (attached); safe to call twice."""
@@ -216,6 +245,9 @@ class Grid:
             self._agent = None
         runtime, self.runtime = self.runtime, None
         self.sites.runtime = None
+        if self._storage is not None:
+            self._storage.submitter = None
+            self._storage.close()
         if runtime is not None:
             try:
                 runtime.close()

@@ -22,6 +22,7 @@ import yaml
 from b2grid.clock import Clock
 from b2grid.config import GridConfig, parse_config
 from b2grid.grid import Grid
+from b2grid.storage.identity import User
 
 #: the default small grid: (name, kind, country, slots)
 SMALL_SITES: tuple[tuple[str, str, str, int], ...] = (
@@ -51,7 +52,7 @@ def small_config_data(
         },
         "policies": {
             "copies": {"raw": 1, "cdst": 1, "mdst": 1, "udst": 1, "mc": 1},
-            "user_output": {"copies": 1, "lifetime_days": 90},
+            "user_output": {"copies": min(2, len(sites)), "lifetime_days": 90},
         },
         "sites": [
             {
@@ -80,10 +81,21 @@ def write_config(path: str | Path, data: dict[str, Any]) -> Path:
 
 @contextmanager
 def small_grid(
-    home: str | Path, *, clock: Clock | None = None, **kwargs: Any
+    home: str | Path,
+    *,
+    clock: Clock | None = None,
+    user: User | None = None,
+    storage_agents: bool = False,
+    **kwargs: Any,
 ) -> Iterator[Grid]:
-    """A started small grid (controller) that shuts down when the block ends."""
-    grid = Grid(small_config(home, **kwargs), clock=clock)
+    """A started small grid (controller) that shuts down when the block ends.
+
+    Its storage agents run only when the test calls ``grid.storage.run_agents()``
+    unless ``storage_agents`` is True (then every few seconds, as in `b2grid up`).
+    """
+    grid = Grid(small_config(home, **kwargs), clock=clock, user=user)
+    if not storage_agents:
+        grid.storage_interval = float("inf")
     with grid:
         yield grid
 

@@ -1,0 +1,532 @@
+"""The file catalog: the only truth about names, files, datasets and replicas.
+
+Every method that changes state is one transaction. Names (files, datasets,
+datablocks) go into a ``names`` table that is never emptied, so a deleted name is
+never reused. Rules and locks live here too (see :mod:`b2grid.storage.rule_book`);
+the policies that decide what to do are pure modules fed from here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+
+from b2grid.errors import NameReused, NotRegistered, StorageError
+from b2grid.storage import lfn as lfns
+from b2grid.storage.records import (
+    AVAILABLE,
+    COPYING,
+    DELETING,
+    FILE_AVAILABLE,
+    FILE_DELETED,
+    UPLOADING,
+    DatasetMeta,
+    DatasetRecord,
+    FileRecord,
+    NewFile,
+    ReplicaRecord,
+)
+from b2grid.storage.schema import (
+    datablocks,
+    datasets,
+    files,
+    inserted_id,
+    iso,
+    names,
+    open_engine,
+    replicas,
+)
+
+
+class Catalog:
+    """Names, datasets, datablocks, files and replicas in one SQL database."""
+
+    def __init__(self, engine: Engine, datablock_size: int = 1000) -> None:
+        self.engine = engine
+        #: files per datablock (``subNN``)
+        self.datablock_size = datablock_size
+
+    @classmethod
+    def open(cls, url: str, datablock_size: int = 1000) -> Catalog:
+        """Open (creating if needed) the catalog at SQLAlchemy ``url``."""
+        return cls(open_engine(url), datablock_size)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: everything inside commits together or not at all."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    # ------------------------------------------------------------------ names
+
+    @staticmethod
+    def reserve(conn: Connection, name: str, kind: str, now: datetime) -> None:
+        """Claim ``name`` forever; :class:`NameReused` if it was ever claimed."""
+        row = conn.execute(select(names.c.deleted).where(names.c.name == name)).first()
+        if row is not None:
+            raise NameReused(name, deleted=row.deleted is not None)
+        conn.execute(insert(names).values(name=name, kind=kind, created=iso(now)))
+
+    def name_used(self, name: str) -> bool:
+        with self.transaction() as conn:
+            return (
+                conn.execute(select(names.c.name).where(names.c.name == name)).first()
+                is not None
+            )
+
+    # ------------------------------------------------------------------ datasets
+
+    def _dataset_id(self, conn: Connection, lpn: str) -> int | None:
+        row = conn.execute(
+            select(datasets.c.id).where(
+                and_(datasets.c.lpn == lpn, datasets.c.state != "deleted")
+            )
+        ).first()
+        return None if row is None else int(row.id)
+
+    def create_dataset(
+        self,
+        conn: Connection,
+        lpn: str,
+        owner: str,
+        now: datetime,
+        meta: DatasetMeta | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """Create dataset ``lpn`` (its name reserved forever); returns its id."""
+        lpns = lfns.validate_lfn(lpn)
+        self.reserve(conn, lpns, "dataset", now)
+        row = {
+            "lpn": lpns,
+            "owner": owner,
+            "created": iso(now),
+            "state": "open",
+            "extra": json.dumps(extra or {}),
+            **(meta or DatasetMeta()).as_row(),
+        }
+        return inserted_id(conn.execute(insert(datasets).values(**row)))
+
+    def dataset(self, lpn: str) -> DatasetRecord:
+        """Dataset ``lpn`` with its datablocks; :class:`NotRegistered` if none."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                select(datasets).where(
+                    and_(datasets.c.lpn == lpn, datasets.c.state != "deleted")
+                )
+            ).first()
+            if row is None:
+                raise NotRegistered(
+                    lpn, "dataset", "`b2grid ds list /belle/...` lists them"
+                )
+            blocks = conn.execute(
+                select(datablocks.c.lpn)
+                .where(datablocks.c.dataset_id == row.id)
+                .order_by(datablocks.c.id)
+            ).all()
+            totals = conn.execute(
+                select(func.count(files.c.id), func.coalesce(func.sum(files.c.size), 0))
+                .select_from(files.join(datablocks))
+                .where(
+                    and_(
+                        datablocks.c.dataset_id == row.id,
+                        files.c.state == FILE_AVAILABLE,
+                    )
+                )
+            ).one()
+        return DatasetRecord(
+            lpn=row.lpn,
+            owner=row.owner,
+            created=row.created,
+            state=row.state,
+            meta=DatasetMeta.from_row(row),
+            datablocks=tuple(b.lpn for b in blocks),
+            nfiles=int(totals[0]),
+            size=int(totals[1]),
+        )
+
+    def datasets_under(self, prefix: str) -> list[str]:
+        """LPNs of the live datasets whose name starts with ``prefix``."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(datasets.c.lpn)
+                .where(
+                    and_(
+                        datasets.c.lpn.startswith(prefix, autoescape=True),
+                        datasets.c.state != "deleted",
+                    )
+                )
+                .order_by(datasets.c.lpn)
+            ).all()
+        return [r.lpn for r in rows]
+
+    # ------------------------------------------------------------------ files
+
+    def register_files(
+        self,
+        dataset_lpn: str,
+        new: Sequence[NewFile],
+        site: str,
+        owner: str,
+        now: datetime,
+        *,
+        meta: DatasetMeta | None = None,
+        state: str = AVAILABLE,
+        conn: Connection | None = None,
+    ) -> list[str]:
+        """Register ``new`` files with one available replica each at ``site``.
+
+        Files go into the dataset's datablocks (``<lpn>/subNN/<name>``), filling the
+        last one up to :attr:`datablock_size` before opening the next; the dataset is
+        created if it does not exist. One transaction: all files or none. Returns
+        their LFNs. With ``state="copying"`` the replicas are reserved for an upload
+        that :meth:`finish_upload` (or :meth:`forget_upload`) concludes.
+        """
+        if conn is None:
+            with self.transaction() as own:
+                return self.register_files(
+                    dataset_lpn, new, site, owner, now, meta=meta, state=state, conn=own
+                )
+        dataset_id = self._dataset_id(conn, dataset_lpn)
+        if dataset_id is None:
+            dataset_id = self.create_dataset(conn, dataset_lpn, owner, now, meta)
+        block = conn.execute(
+            select(datablocks.c.id, datablocks.c.name, datablocks.c.lpn)
+            .where(datablocks.c.dataset_id == dataset_id)
+            .order_by(datablocks.c.id.desc())
+            .limit(1)
+        ).first()
+        if block is None:
+            index, block_id, filled = -1, None, self.datablock_size
+        else:
+            index = int(block.name.removeprefix("sub"))
+            block_id = int(block.id)
+            filled = conn.execute(
+                select(func.count(files.c.id)).where(files.c.datablock_id == block_id)
+            ).scalar_one()
+        out: list[str] = []
+        stamp = iso(now)
+        file_rows: list[dict[str, Any]] = []
+        for f in new:
+            if filled >= self.datablock_size or block_id is None:
+                index += 1
+                block_lpn = lfns.datablock_lpn(dataset_lpn, index)
+                self.reserve(conn, block_lpn, "datablock", now)
+                block_id = inserted_id(
+                    conn.execute(
+                        insert(datablocks).values(
+                            dataset_id=dataset_id,
+                            name=lfns.datablock_name(index),
+                            lpn=block_lpn,
+                            created=stamp,
+                        )
+                    )
+                )
+                filled = 0
+            name = lfns.join(lfns.datablock_lpn(dataset_lpn, index), f.name)
+            out.append(name)
+            file_rows.append(
+                {
+                    "lfn": name,
+                    "datablock_id": block_id,
+                    "size": f.size,
+                    "adler32": f.adler32,
+                    "events": f.events,
+                    "exp": f.exp,
+                    "run": f.run,
+                    "owner": owner,
+                    "created": stamp,
+                    "state": FILE_AVAILABLE,
+                    "extra": "{}",
+                }
+            )
+            filled += 1
+        self._insert_files(conn, file_rows, site, now, state)
+        return out
+
+    def finish_upload(
+        self, conn: Connection, lfn_list: Sequence[str], site: str
+    ) -> None:
+        """The uploaded replicas at ``site`` are verified: make them available."""
+        ids = select(files.c.id).where(files.c.lfn.in_(list(lfn_list)))
+        conn.execute(
+            update(replicas)
+            .where(and_(replicas.c.site == site, replicas.c.file_id.in_(ids)))
+            .values(state=AVAILABLE)
+        )
+
+    def forget_upload(self, lfn_list: Sequence[str]) -> None:
+        """Undo a registration whose upload failed: the names were never used."""
+        with self.transaction() as conn:
+            for i in range(0, len(lfn_list), 500):
+                part = list(lfn_list[i : i + 500])
+                ids = select(files.c.id).where(files.c.lfn.in_(part))
+                conn.execute(delete(replicas).where(replicas.c.file_id.in_(ids)))
+                conn.execute(delete(files).where(files.c.lfn.in_(part)))
+                conn.execute(delete(names).where(names.c.name.in_(part)))
+
+    def _insert_files(
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        site: str,
+        now: datetime,
+        state: str = AVAILABLE,
+    ) -> None:
+        stamp = iso(now)
+        taken = set()
+        chunk = 500
+        lfn_list = [r["lfn"] for r in rows]
+        for i in range(0, len(lfn_list), chunk):
+            taken |= {
+                r.name
+                for r in conn.execute(
+                    select(names.c.name).where(
+                        names.c.name.in_(lfn_list[i : i + chunk])
+                    )
+                )
+            }
+        if taken or len(set(lfn_list)) != len(lfn_list):
+            dup = sorted(taken)[0] if taken else _first_duplicate(lfn_list)
+            deleted = conn.execute(
+                select(names.c.deleted).where(names.c.name == dup)
+            ).scalar()
+            raise NameReused(dup, deleted=deleted is not None)
+        if not rows:
+            return
+        conn.execute(
+            insert(names),
+            [{"name": n, "kind": "file", "created": stamp} for n in lfn_list],
+        )
+        conn.execute(insert(files), rows)
+        ids = {}
+        for i in range(0, len(lfn_list), chunk):
+            ids.update(
+                {
+                    r.lfn: r.id
+                    for r in conn.execute(
+                        select(files.c.id, files.c.lfn).where(
+                            files.c.lfn.in_(lfn_list[i : i + chunk])
+                        )
+                    )
+                }
+            )
+        conn.execute(
+            insert(replicas),
+            [
+                {
+                    "file_id": ids[n],
+                    "site": site,
+                    "state": state,
+                    "created": stamp,
+                    "lock_count": 0,
+                    "tombstone": stamp if state == AVAILABLE else None,
+                }
+                for n in lfn_list
+            ],
+        )
+
+    def file(self, lfn: str) -> FileRecord:
+        """File ``lfn`` with its replicas; :class:`NotRegistered` if unknown."""
+        with self.transaction() as conn:
+            found = self._files(conn, files.c.lfn == lfn)
+        if not found:
+            raise NotRegistered(lfn, "file")
+        return found[0]
+
+    def files_of(self, lpn: str, *, include_lost: bool = False) -> list[FileRecord]:
+        """Files of a dataset or datablock LPN (or the one file of an LFN), by name."""
+        with self.transaction() as conn:
+            block = conn.execute(
+                select(datablocks.c.id).where(datablocks.c.lpn == lpn)
+            ).first()
+            if block is not None:
+                where: Any = files.c.datablock_id == block.id
+            else:
+                ds = self._dataset_id(conn, lpn)
+                if ds is None:
+                    found = self._files(conn, files.c.lfn == lpn)
+                    if not found:
+                        raise NotRegistered(lpn, "dataset, datablock or file")
+                    return found
+                where = files.c.datablock_id.in_(
+                    select(datablocks.c.id).where(datablocks.c.dataset_id == ds)
+                )
+            if not include_lost:
+                where = and_(where, files.c.state == FILE_AVAILABLE)
+            return self._files(conn, where)
+
+    def _files(self, conn: Connection, where: Any) -> list[FileRecord]:
+        rows = conn.execute(
+            select(files, datablocks.c.lpn.label("block"))
+            .select_from(files.outerjoin(datablocks))
+            .where(where)
+            .order_by(files.c.lfn)
+        ).all()
+        if not rows:
+            return []
+        reps: dict[int, list[ReplicaRecord]] = {}
+        ids = [r.id for r in rows]
+        for i in range(0, len(ids), 500):
+            for rep in conn.execute(
+                select(replicas)
+                .where(replicas.c.file_id.in_(ids[i : i + 500]))
+                .order_by(replicas.c.site)
+            ):
+                reps.setdefault(rep.file_id, []).append(
+                    ReplicaRecord(
+                        rep.site,
+                        rep.state,
+                        rep.created,
+                        rep.last_read,
+                        rep.lock_count,
+                        rep.tombstone,
+                    )
+                )
+        return [
+            FileRecord(
+                file_id=r.id,
+                lfn=r.lfn,
+                size=r.size,
+                adler32=r.adler32,
+                events=r.events,
+                exp=r.exp,
+                run=r.run,
+                owner=r.owner,
+                state=r.state,
+                datablock=r.block,
+                replicas=tuple(reps.get(r.id, ())),
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ replicas
+
+    def site_usage(self) -> dict[str, int]:
+        """Bytes per site held or being written (every replica row but bad ones)."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(replicas.c.site, func.sum(files.c.size))
+                .select_from(replicas.join(files))
+                .where(replicas.c.state.in_([AVAILABLE, COPYING, UPLOADING, DELETING]))
+                .group_by(replicas.c.site)
+            ).all()
+        return {r[0]: int(r[1] or 0) for r in rows}
+
+    def set_replica_state(
+        self, lfn: str, site: str, state: str, error: str | None = None
+    ) -> None:
+        """Mark the replica of ``lfn`` at ``site`` (e.g. ``bad`` after a checksum)."""
+        with self.transaction() as conn:
+            fid = self._file_id(conn, lfn)
+            done = conn.execute(
+                update(replicas)
+                .where(and_(replicas.c.file_id == fid, replicas.c.site == site))
+                .values(state=state, error=error)
+            )
+            if done.rowcount == 0:
+                raise NotRegistered(f"{lfn} at {site}", "replica")
+
+    def touch(self, lfn: str, site: str, now: datetime) -> None:
+        """Record that the replica at ``site`` was read now (for the reaper's LRU)."""
+        with self.transaction() as conn:
+            fid = self._file_id(conn, lfn)
+            conn.execute(
+                update(replicas)
+                .where(and_(replicas.c.file_id == fid, replicas.c.site == site))
+                .values(last_read=iso(now))
+            )
+
+    def _file_id(self, conn: Connection, lfn: str) -> int:
+        row = conn.execute(select(files.c.id).where(files.c.lfn == lfn)).first()
+        if row is None:
+            raise NotRegistered(lfn, "file")
+        return int(row.id)
+
+    def remove_replica(
+        self, conn: Connection, file_id: int, site: str, now: datetime
+    ) -> bool:
+        """Forget one replica; a file left with none is deleted (its name stays used).
+
+        Returns True when the file itself ended. Refuses a locked replica.
+        """
+        row = conn.execute(
+            select(replicas.c.lock_count).where(
+                and_(replicas.c.file_id == file_id, replicas.c.site == site)
+            )
+        ).first()
+        if row is None:
+            return False
+        if row.lock_count:
+            raise StorageError(
+                f"refusing to remove a locked replica (file id {file_id} at {site})"
+            )
+        conn.execute(
+            delete(replicas).where(
+                and_(replicas.c.file_id == file_id, replicas.c.site == site)
+            )
+        )
+        left = conn.execute(
+            select(func.count()).where(replicas.c.file_id == file_id)
+        ).scalar_one()
+        if left:
+            return False
+        lfn = conn.execute(
+            select(files.c.lfn).where(files.c.id == file_id)
+        ).scalar_one()
+        conn.execute(
+            update(files)
+            .where(and_(files.c.id == file_id, files.c.state == FILE_AVAILABLE))
+            .values(state=FILE_DELETED)
+        )
+        conn.execute(update(names).where(names.c.name == lfn).values(deleted=iso(now)))
+        return True
+
+    def mark_deleted(self, name: str, now: datetime) -> None:
+        """A removed dataset: state deleted, its name (and blocks') used forever."""
+        with self.transaction() as conn:
+            ds = conn.execute(
+                select(datasets.c.id).where(
+                    and_(datasets.c.lpn == name, datasets.c.state != "deleted")
+                )
+            ).first()
+            if ds is None:
+                return
+            conn.execute(
+                update(datasets).where(datasets.c.id == ds.id).values(state="deleted")
+            )
+            blocks = select(datablocks.c.lpn).where(datablocks.c.dataset_id == ds.id)
+            conn.execute(
+                update(names)
+                .where(names.c.name.in_(blocks) | (names.c.name == name))
+                .values(deleted=iso(now))
+            )
+
+    def replicas_at(self, site: str) -> dict[str, str]:
+        """LFN -> replica state for every replica row at ``site``."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(files.c.lfn, replicas.c.state)
+                .select_from(replicas.join(files))
+                .where(replicas.c.site == site)
+            ).all()
+        return {r.lfn: r.state for r in rows}
+
+
+def _first_duplicate(items: Sequence[str]) -> str:
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    raise AssertionError("no duplicate")
+
+
+__all__ = ["Catalog"]

@@ -1,0 +1,240 @@
+"""The catalog's SQL schema (SQLAlchemy Core), versioned, and how to open it.
+
+SQLite (WAL mode, one file under the grid home) by default; the same tables run on
+PostgreSQL. Every write transaction on SQLite starts with ``BEGIN IMMEDIATE`` so that
+several processes serialise their changes instead of failing on lock upgrades.
+
+Times are stored as ISO-8601 UTC text (``2026-11-29T12:00:00.000000+00:00``) so that
+they compare as strings on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    CursorResult,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+
+from b2grid.errors import CatalogError
+
+#: bump when the tables change; a catalog of another version is refused
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+#: every name ever used (files, datasets, datablocks): names are never reused
+names = Table(
+    "names",
+    metadata,
+    Column("name", String(512), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("created", String(40), nullable=False),
+    Column("deleted", String(40)),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lpn", String(512), nullable=False, unique=True),
+    Column("owner", String(64), nullable=False),
+    Column("created", String(40), nullable=False),
+    Column("state", String(16), nullable=False, default="open"),  # open|closed|deleted
+    Column("data_type", String(8)),  # data | mc | user
+    Column("campaign", String(64)),
+    Column("release", String(64)),
+    Column("global_tag", String(128)),
+    Column("data_level", String(16)),
+    Column("beam_energy", String(16)),
+    Column("mc_event_type", String(32)),
+    Column("bg_level", String(8)),
+    Column("general_skim", String(32)),
+    Column("skim_code", String(8)),
+    Column("exp_low", Integer),
+    Column("run_low", Integer),
+    Column("exp_high", Integer),
+    Column("run_high", Integer),
+    Column("parent_lpn", String(512)),
+    Column("extra", Text),  # JSON
+)
+
+datablocks = Table(
+    "datablocks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("name", String(16), nullable=False),  # sub00, sub01, ...
+    Column("lpn", String(512), nullable=False, unique=True),
+    Column("created", String(40), nullable=False),
+    Index("ix_datablocks_dataset", "dataset_id"),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lfn", String(512), nullable=False, unique=True),
+    Column("datablock_id", Integer, ForeignKey("datablocks.id")),  # NULL once detached
+    Column("size", BigInteger, nullable=False),
+    Column("adler32", String(8), nullable=False),
+    Column("events", BigInteger),
+    Column("exp", Integer),
+    Column("run", Integer),
+    Column("owner", String(64), nullable=False),
+    Column("created", String(40), nullable=False),
+    Column("state", String(16), nullable=False),  # available | lost | deleted
+    Column("extra", Text),  # JSON
+    Index("ix_files_datablock", "datablock_id"),
+    Index("ix_files_state", "state"),
+)
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("file_id", Integer, ForeignKey("files.id"), primary_key=True),
+    Column("site", String(32), primary_key=True),
+    # available | copying | bad | unavailable
+    Column("state", String(16), nullable=False),
+    Column("created", String(40), nullable=False),
+    Column("last_read", String(40)),
+    #: how many rule locks hold this replica
+    Column("lock_count", Integer, nullable=False, default=0),
+    #: may be deleted by the reaper after this time (NULL while locked)
+    Column("tombstone", String(40)),
+    Column("error", Text),
+    Index("ix_replicas_site_state", "site", "state"),
+    Index("ix_replicas_tombstone", "site", "tombstone"),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(512), nullable=False),  # an LPN, datablock LPN or LFN
+    Column("target_kind", String(16), nullable=False),  # dataset | datablock | file
+    Column("copies", Integer, nullable=False),
+    Column("expression", Text, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("created", String(40), nullable=False),
+    Column("expires", String(40)),  # NULL: forever
+    Column("state", String(16), nullable=False),  # OK|REPLICATING|STUCK|SUSPENDED
+    Column("error", Text),
+    Column("comment", Text),
+    Index("ix_rules_target", "target"),
+    Index("ix_rules_expires", "expires"),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("rule_id", Integer, ForeignKey("rules.id"), primary_key=True),
+    Column("file_id", Integer, ForeignKey("files.id"), primary_key=True),
+    Column("site", String(32), primary_key=True),
+    Column("state", String(16), nullable=False),  # OK | REPLICATING | STUCK
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("next_try", String(40)),
+    Index("ix_locks_file_site", "file_id", "site"),
+    Index("ix_locks_state", "state"),
+)
+
+
+def iso(t: datetime) -> str:
+    """A grid time as stored in the catalog."""
+    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None, "not an INSERT result"
+    return int(key[0])
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql://...``), schema ready.
+
+    Creates missing tables and records :data:`SCHEMA_VERSION`; refuses a catalog
+    written by another schema version.
+    """
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        row = conn.execute(select(meta.c.value).where(meta.c.key == "schema")).first()
+        if row is None:
+            conn.execute(meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise CatalogError(
+                f"catalog {url} has schema version {row[0]}, this b2grid reads "
+                f"version {SCHEMA_VERSION}; use a matching b2grid or a new grid home"
+            )
+    return engine
+
+
+def sqlite_url(home: Path) -> str:
+    """The default catalog of a grid home."""
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'catalog.sqlite'}"
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "datablocks",
+    "datasets",
+    "files",
+    "from_iso",
+    "inserted_id",
+    "iso",
+    "locks",
+    "meta",
+    "metadata",
+    "names",
+    "open_engine",
+    "replicas",
+    "rules",
+    "sqlite_url",
+]
