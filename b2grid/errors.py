@@ -53,6 +53,14 @@ class B2GridError(Exception):
 
     #: process exit status the CLI uses for this error
     exit_code: int = 1
+    #: the constructor's arguments, so that errors survive pickling (Dask sends
+    #: a task's exception from the worker to the client)
+    _init: tuple[object, ...] | None = None
+
+    def __reduce__(self) -> tuple[object, ...]:
+        if self._init is None:
+            return super().__reduce__()
+        return (type(self), self._init)
 
 
 class ConfigError(B2GridError, ValueError):
@@ -66,6 +74,7 @@ class ConfigError(B2GridError, ValueError):
     exit_code = 2
 
     def __init__(self, file: str, path: str, problem: str) -> None:
+        self._init = (file, path, problem)
         self.file = file
         self.path = path
         self.problem = problem
@@ -77,6 +86,8 @@ class SiteError(B2GridError):
     """Something about a computing site."""
 
     def __init__(self, message: str, site: str) -> None:
+        if self._init is None:  # a subclass may have recorded its own arguments
+            self._init = (message, site)
         self.site = site
         super().__init__(message)
 
@@ -86,6 +97,7 @@ class UnknownSite(SiteError, LookupError):
 
     def __init__(self, site: str, known: Iterable[str]) -> None:
         self.known = sorted(known)
+        self._init = (site, self.known)
         super().__init__(
             f"unknown site {site!r}{did_you_mean(site, self.known)}; "
             f"known sites: {', '.join(self.known)}",
@@ -100,6 +112,7 @@ class SiteBanned(SiteError, PermissionError):
     """A placement at a banned site; banned sites take no new work."""
 
     def __init__(self, site: str) -> None:
+        self._init = (site,)
         super().__init__(
             f"site {site!r} is banned and takes no new placements; "
             f"choose another site or run `b2grid site unban {site}`",
@@ -111,6 +124,7 @@ class SiteDown(SiteError, RuntimeError):
     """A placement at a down site by a caller who asked not to wait for it."""
 
     def __init__(self, site: str) -> None:
+        self._init = (site,)
         super().__init__(
             f"site {site!r} is down; its work waits until `b2grid site up {site}`, "
             f"or place it at another site",
@@ -126,6 +140,7 @@ class GridNotRunning(GridError, RuntimeError):
     """A command that needs a running grid found none."""
 
     def __init__(self, home: str, detail: str = "") -> None:
+        self._init = (home, detail)
         self.home = home
         extra = f" ({detail})" if detail else ""
         super().__init__(
@@ -138,6 +153,7 @@ class GridAlreadyRunning(GridError, RuntimeError):
     """`b2grid up` when a grid with the same home is already up."""
 
     def __init__(self, home: str, scheduler: str, pid: int) -> None:
+        self._init = (home, scheduler, pid)
         self.home = home
         self.scheduler = scheduler
         self.pid = pid
@@ -152,6 +168,7 @@ class SchedulerUnreachable(GridError, ConnectionError):
     """The Dask scheduler at an address did not answer."""
 
     def __init__(self, address: str, detail: str) -> None:
+        self._init = (address, detail)
         self.address = address
         super().__init__(
             f"scheduler {address} is unreachable ({detail}); start it "
@@ -167,6 +184,7 @@ class BadLFN(StorageError, ValueError):
     """A logical file or dataset name that breaks the namespace rules."""
 
     def __init__(self, lfn: str, reason: str) -> None:
+        self._init = (lfn, reason)
         self.lfn = lfn
         self.reason = reason
         super().__init__(f"bad LFN {lfn!r}: {reason}")
@@ -176,6 +194,7 @@ class PermissionDenied(StorageError, PermissionError):
     """A write outside the namespaces the user may write."""
 
     def __init__(self, user: str, lfn: str, reason: str) -> None:
+        self._init = (user, lfn, reason)
         self.user = user
         self.lfn = lfn
         super().__init__(f"user {user!r} may not write {lfn}: {reason}")
@@ -185,6 +204,7 @@ class NameReused(StorageError, FileExistsError):
     """A name that exists, or existed and was deleted: names are never reused."""
 
     def __init__(self, lfn: str, deleted: bool = False) -> None:
+        self._init = (lfn, deleted)
         self.lfn = lfn
         self.deleted = deleted
         why = "was used before and deleted" if deleted else "already exists"
@@ -198,6 +218,7 @@ class ChecksumMismatch(StorageError, OSError):
     """Bytes whose adler32 differs from the one the catalog records."""
 
     def __init__(self, lfn: str, where: str, expected: str, actual: str) -> None:
+        self._init = (lfn, where, expected, actual)
         self.lfn = lfn
         self.where = where
         self.expected = expected
@@ -213,6 +234,7 @@ class StorageFull(StorageError, OSError):
     """A storage element without room for a file."""
 
     def __init__(self, site: str, needed: int, free: int) -> None:
+        self._init = (site, needed, free)
         self.site = site
         self.needed = needed
         self.free = free
@@ -226,6 +248,7 @@ class LocalFileError(StorageError, OSError):
     """A local file given for upload that cannot be read."""
 
     def __init__(self, path: str, reason: str) -> None:
+        self._init = (path, reason)
         self.path = path
         super().__init__(f"local file {path}: {reason}; nothing was registered")
 
@@ -234,6 +257,7 @@ class SiteExpressionError(StorageError, ValueError):
     """A site expression that does not parse, names unknown sites or matches none."""
 
     def __init__(self, expression: str, reason: str) -> None:
+        self._init = (expression, reason)
         self.expression = expression
         self.reason = reason
         super().__init__(f"site expression {expression!r}: {reason}")
@@ -247,6 +271,7 @@ class NotRegistered(CatalogError, LookupError):
     """An LFN or LPN that the catalog does not know."""
 
     def __init__(self, name: str, kind: str = "file", hint: str = "") -> None:
+        self._init = (name, kind, hint)
         self.name = name
         self.kind = kind
         extra = f"; {hint}" if hint else ""
@@ -264,6 +289,7 @@ class RuleNotFound(CatalogError, LookupError):
     """A rule id the catalog does not know."""
 
     def __init__(self, rule_id: int) -> None:
+        self._init = (rule_id,)
         self.rule_id = rule_id
         super().__init__(f"no rule {rule_id}; `b2grid rule list` shows the rules")
 

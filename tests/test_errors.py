@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from b2grid import errors
@@ -58,3 +60,33 @@ def test_all_is_complete() -> None:
     public = {n for n in dir(errors) if not n.startswith("_") and n[0].isupper()}
     public -= {"Iterable"}
     assert public <= set(errors.__all__)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigError("f.yaml", "sites[0].slots", "bad"),
+        UnknownSite("KEKK", iter(["KEK", "BNL"])),
+        SiteBanned("KEK"),
+        SiteDown("KEK"),
+        GridNotRunning("/h", "why"),
+        GridAlreadyRunning("/h", "tcp://127.0.0.1:1", 42),
+        SchedulerUnreachable("tcp://x:1", "refused"),
+        errors.BadLFN("/belle/x", "why"),
+        errors.PermissionDenied("alice", "/belle/Data/x", "why"),
+        errors.NameReused("/belle/user/a/x", deleted=True),
+        errors.ChecksumMismatch("/belle/user/a/x", "SE KEK", "00000001", "00000002"),
+        errors.StorageFull("KEK", 10, 1),
+        errors.LocalFileError("/tmp/x", "missing"),
+        errors.SiteExpressionError("KEK|", "why"),
+        errors.NotRegistered("/belle/x", "dataset", "hint"),
+        errors.RuleNotFound(7),
+        errors.RuleError("plain message"),
+    ],
+)
+def test_errors_survive_pickling(error: B2GridError) -> None:
+    """Dask sends a task's exception from the worker: it must unpickle whole."""
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)
