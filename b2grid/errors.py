@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -57,7 +58,7 @@ class B2GridError(Exception):
     #: a task's exception from the worker to the client)
     _init: tuple[object, ...] | None = None
 
-    def __reduce__(self) -> tuple[object, ...]:
+    def __reduce__(self) -> str | tuple[Any, ...]:
         if self._init is None:
             return super().__reduce__()
         return (type(self), self._init)

@@ -12,7 +12,7 @@ Wrap them in fixtures in your ``conftest.py``::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ def small_config_data(
     *,
     scheduler: str = "local",
     capacity: str = "1 GB",
+    datablock_size: int = 1000,
 ) -> dict[str, Any]:
     """The plain data of a small grid's cluster.yaml (edit it, then validate)."""
     return {
@@ -53,6 +54,7 @@ def small_config_data(
         "policies": {
             "copies": {"raw": 1, "cdst": 1, "mdst": 1, "udst": 1, "mc": 1},
             "user_output": {"copies": min(2, len(sites)), "lifetime_days": 90},
+            "datablock_size": datablock_size,
         },
         "sites": [
             {
@@ -79,6 +81,45 @@ def write_config(path: str | Path, data: dict[str, Any]) -> Path:
     return path
 
 
+class Done:
+    """A finished computation that looks like a ``distributed.Future``."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        try:
+            self._value = fn(*args, **kwargs)
+        except Exception as exc:  # handed back from result(), as Dask does
+            self._error = exc
+
+    def result(self, timeout: float | None = None) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def run_inline(site: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Done:
+    """A stand-in for ``Grid.run_at`` that runs ``fn`` at once, in this process.
+
+    Lets the storage agents be tested without a Dask cluster:
+    ``grid.storage.submitter = run_inline``.
+    """
+    return Done(fn, *args, **kwargs)
+
+
+def offline_grid(
+    home: str | Path,
+    *,
+    clock: Clock | None = None,
+    user: User | None = None,
+    **kwargs: Any,
+) -> Grid:
+    """A small grid that is not started, with transfers run inline (no Dask)."""
+    grid = Grid(small_config(home, **kwargs), clock=clock, user=user)
+    grid.storage.submitter = run_inline
+    return grid
+
+
 @contextmanager
 def small_grid(
     home: str | Path,
@@ -102,6 +143,9 @@ def small_grid(
 
 __all__ = [
     "SMALL_SITES",
+    "Done",
+    "offline_grid",
+    "run_inline",
     "small_config",
     "small_config_data",
     "small_grid",

@@ -352,7 +352,9 @@ class Catalog:
             else:
                 ds = self._dataset_id(conn, lpn)
                 if ds is None:
-                    found = self._files(conn, files.c.lfn == lpn)
+                    found = self._files(
+                        conn, and_(files.c.lfn == lpn, files.c.state != FILE_DELETED)
+                    )
                     if not found:
                         raise NotRegistered(lpn, "dataset, datablock or file")
                     return found

@@ -88,7 +88,8 @@ def place(
 
     Existing locks on good replicas are kept; then sites already holding the most
     bytes of the group; then sites with the most weighted free space that can take
-    the missing bytes. A site is never chosen twice for one file. Files with no
+    the missing bytes. A site is never chosen twice for one file; a file whose copy
+    at a chosen site is bad or unavailable gets its fresh copy elsewhere. Files with no
     available replica anywhere get no transfer (the repairer decides they are LOST).
 
     Examples
@@ -140,11 +141,29 @@ def place(
             picks.append(site)
             free[site] -= missing
         chosen[group] = tuple(picks)
+        spare = [s for s in sorted(allowed, key=rank) if s not in picks]
         for f in members:
             sources = sorted(s for s, st in f.replicas.items() if st == "available")
             got = 0
-            for site in picks:
+            mine = list(picks)
+            for i, site in enumerate(mine):
+                if f.replicas.get(site, "available") in ("available", "copying"):
+                    continue
+                # a bad or unavailable copy sits there: this file goes elsewhere
+                for other in spare:
+                    if (
+                        other not in mine
+                        and other not in f.replicas
+                        and sites[other].available
+                        and free[other] >= f.size
+                    ):
+                        mine[i] = other
+                        free[other] -= f.size
+                        break
+            for site in mine:
                 have = f.replicas.get(site)
+                if have not in (None, "available", "copying"):
+                    continue  # no site left to replace a spoiled copy
                 if have == "available":
                     locks.append(Lock(f.file_id, site, "OK"))
                 elif have == "copying":

@@ -425,7 +425,9 @@ class StorageService:
             repair = self.repairer.run_once(now)
             conveyor = self.conveyor.run_once(now)
             reaper = self.reaper.run_once(now)
-        return AgentReports(conveyor=conveyor, expiry=expiry, repair=repair, reaper=reaper)
+        return AgentReports(
+            conveyor=conveyor, expiry=expiry, repair=repair, reaper=reaper
+        )
 
     def audit(self, site: str, *, fix_dark: bool = False) -> AuditReport:
         self.sites.get(site)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from b2grid.errors import ChecksumMismatch
-from b2grid.storage.checksum import CHUNK_SIZE, Adler32, adler32_equal
+from b2grid.storage.checksum import adler32_equal, adler32_of_file
 from b2grid.storage.element import StorageElement
 
 #: SEs built here only move bytes; the SE never enforces capacity on a write (the
@@ -110,13 +110,9 @@ def _already_there(
     dst: StorageElement, src_site: str, lfn: str, expected: str, start: float
 ) -> TransferResult:
     """The result of a transfer whose copy is already at the destination."""
+    size = dst.size(lfn)
     with dst.open(lfn) as f:
-        adler = Adler32()
-        size = 0
-        while block := f.read(CHUNK_SIZE):
-            adler.update(block)
-            size += len(block)
-    actual = adler.hexdigest()
+        actual = adler32_of_file(f)
     if not adler32_equal(expected, actual):
         raise ChecksumMismatch(
             lfn, f"SE {dst.site} (already at the destination)", expected, actual

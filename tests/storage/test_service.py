@@ -1,0 +1,326 @@
+"""Data management end to end on an offline grid: put, rules, agents, repairs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from b2grid.clock import VirtualClock
+from b2grid.errors import (
+    BadLFN,
+    LocalFileError,
+    NameReused,
+    NotRegistered,
+    PermissionDenied,
+    RuleError,
+    SiteExpressionError,
+    StorageFull,
+    UnknownSite,
+)
+from b2grid.grid import Grid
+from b2grid.storage.identity import User
+from b2grid.storage.records import BAD, FILE_LOST
+from tests.storage.conftest import MakeFiles
+
+LPN = "/belle/user/alice/proj"
+
+
+def sites_of(grid: Grid, lfn: str) -> set[str]:
+    return set(grid.storage.catalog.file(lfn).available_sites)
+
+
+def test_put_makes_datablocks_and_two_copies(grid: Grid, make_files: MakeFiles) -> None:
+    names = grid.storage.put(make_files(5), LPN)
+    assert names[:3] == [f"{LPN}/sub00/f00{i}.root" for i in range(3)]
+    assert names[3:] == [f"{LPN}/sub01/f00{i}.root" for i in (3, 4)]
+    ds = grid.storage.catalog.dataset(LPN)
+    assert ds.datablocks == (f"{LPN}/sub00", f"{LPN}/sub01")
+    assert (ds.nfiles, ds.owner) == (5, "alice")
+    [rule] = grid.storage.rules.rules(LPN)
+    assert (rule.copies, rule.state) == (2, "REPLICATING")
+    assert rule.expires == "2026-04-01T00:00:00.000000+00:00"  # 90 days
+    report = grid.storage.run_agents()
+    assert len(report.conveyor.done) == 5
+    assert grid.storage.rules.rule(rule.rule_id).state == "OK"
+    for name in names:
+        assert len(sites_of(grid, name)) == 2
+    # a datablock's files are placed together
+    for block in ds.datablocks:
+        assert (
+            len({frozenset(sites_of(grid, f.lfn)) for f in grid.storage.list(block)})
+            == 1
+        )
+
+
+def test_bytes_on_the_storage_elements_match(grid: Grid, make_files: MakeFiles) -> None:
+    [local] = make_files(1, size=50_000)
+    [name] = grid.storage.put([local], LPN)
+    grid.storage.run_agents()
+    for site in sites_of(grid, name):
+        with grid.storage.element(site).open(name) as f:
+            assert f.read() == local.read_bytes()
+
+
+def test_names_are_never_reused(grid: Grid, make_files: MakeFiles) -> None:
+    files = make_files(2)
+    grid.storage.put(files[:1], LPN)
+    with pytest.raises(NameReused, match="already exists"):
+        grid.storage.put(files[:1], LPN)
+    assert grid.storage.remove(LPN) == 1
+    with pytest.raises(NameReused, match="was used before and deleted"):
+        grid.storage.put(files[:1], LPN)
+    with pytest.raises(NameReused, match=f"{LPN} was used before"):
+        grid.storage.put(files[1:], LPN)  # the dataset name itself is spent
+
+
+def test_permissions(grid: Grid, make_files: MakeFiles, clock: VirtualClock) -> None:
+    files = make_files(1)
+    with pytest.raises(PermissionDenied, match="may not write /belle/user/bob"):
+        grid.storage.put(files, "/belle/user/bob/proj")
+    official = (
+        "/belle/MC/release-06-00-08/DB00002058/MC15ri_b/prod00024816/s00/e1003/4S/"
+        "r00000/mixed/mdst"
+    )
+    with pytest.raises(PermissionDenied, match="/belle/user/alice/"):
+        grid.storage.put(files, official)
+    assert not grid.storage.catalog.name_used(official)
+    production = Grid(
+        grid.config, clock=clock, user=User("prod", frozenset({"production"}))
+    )
+    production.storage.put(files, official)
+    assert grid.storage.catalog.dataset(official).nfiles == 1
+    with pytest.raises(PermissionDenied):
+        grid.storage.remove(official)
+    production.close()
+
+
+def test_bad_input_registers_nothing(
+    grid: Grid, make_files: MakeFiles, tmp_path: Path
+) -> None:
+    good = make_files(1)
+    with pytest.raises(LocalFileError, match=r"nope\.root: does not exist"):
+        grid.storage.put([*good, tmp_path / "nope.root"], LPN)
+    with pytest.raises(BadLFN, match=r"'\.\.'"):
+        grid.storage.put(good, "/belle/user/alice/../bob")
+    with pytest.raises(SiteExpressionError, match="unknown site 'KEKK'"):
+        grid.storage.put(good, LPN, expression="KEKK|DESY")
+    with pytest.raises(SiteExpressionError, match="matches no site"):
+        grid.storage.put(good, LPN, expression="country=FR")
+    with pytest.raises(UnknownSite, match="known sites"):
+        grid.storage.put(good, LPN, site="Zeuthen")
+    assert not grid.storage.catalog.name_used(LPN)
+    grid.storage.put(good, LPN)
+    with pytest.raises(
+        RuleError, match=r"asks 3 copies but .* matches only 2 site\(s\): BNL, DESY"
+    ):
+        grid.storage.add_rule(LPN, 3, "kind=raw_data_centre\\KEK")
+    with pytest.raises(
+        NotRegistered, match="no dataset, datablock or file /belle/user/alice/x"
+    ):
+        grid.storage.add_rule("/belle/user/alice/x", 1, "*")
+
+
+def test_full_storage_element(
+    tmp_path: Path, make_files: MakeFiles, clock: VirtualClock
+) -> None:
+    from b2grid.testing import offline_grid
+
+    g = offline_grid(tmp_path / "h2", clock=clock, user=User("alice"), capacity="5 KB")
+    big = make_files(1, size=8000)
+    with pytest.raises(StorageFull, match="8000 bytes needed"):
+        g.storage.put(big, LPN, site="KEK")
+    with pytest.raises(StorageFull):
+        g.storage.put(big, LPN)
+    assert not any(
+        g.storage.element(s).exists(f"{LPN}/sub00/f000.root")
+        for s in g.config.site_names
+    )
+    g.close()
+
+
+def test_expiry_and_reaper(
+    grid: Grid, make_files: MakeFiles, clock: VirtualClock
+) -> None:
+    user_files = grid.storage.put(make_files(2), LPN)
+    kept = grid.storage.put(make_files(1, prefix="keep"), "/belle/user/alice/keep")
+    grid.storage.add_rule("/belle/user/alice/keep", 1, "KEK")  # no lifetime
+    grid.storage.run_agents()
+    clock.advance(days=89)
+    report = grid.storage.run_agents()
+    assert report.reaper.freed == 0
+    clock.advance(days=2)
+    report = grid.storage.run_agents()
+    assert report.expiry.expired_rules
+    deleted = [lfn for lfns in report.reaper.deleted.values() for lfn in lfns]
+    assert sorted(set(deleted)) == sorted(user_files + kept) or set(user_files) <= set(
+        deleted
+    )
+    for name in user_files:
+        with pytest.raises(NotRegistered):
+            grid.storage.list(name)
+        assert grid.storage.catalog.file(name).state == "deleted"
+        assert not any(
+            grid.storage.element(s).exists(name) for s in grid.config.site_names
+        )
+    # the locked copy at KEK stays; only the expired rule's extra copy went
+    assert sites_of(grid, kept[0]) == {"KEK"}
+    assert grid.storage.element("KEK").exists(kept[0])
+
+
+def test_reaper_never_deletes_locked_or_last(grid: Grid, make_files: MakeFiles) -> None:
+    [name] = grid.storage.put(make_files(1), LPN)
+    grid.storage.run_agents()
+    report = grid.storage.reaper.run_once(grid.clock.now() + timedelta(days=1000))
+    assert report.deleted == {}
+    assert len(sites_of(grid, name)) == 2
+
+
+def test_corruption_caught_at_transfer_and_healed(
+    grid: Grid, make_files: MakeFiles
+) -> None:
+    [name] = grid.storage.put(make_files(1), LPN, site="KEK")
+    path = Path(grid.storage.element("KEK").path_for(name))
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    report = grid.storage.run_agents()
+    assert report.conveyor.corrupt_sources == [(name, "KEK")]
+    record = grid.storage.catalog.file(name)
+    assert {r.site: r.state for r in record.replicas}["KEK"] == BAD
+    # no good copy anywhere: the file is LOST, reported, never silently dropped
+    report = grid.storage.run_agents()
+    assert report.repair.lost == [name]
+    assert grid.storage.catalog.file(name).state == FILE_LOST
+
+
+def test_corruption_caught_at_read_and_download_and_healed(
+    grid: Grid, make_files: MakeFiles, tmp_path: Path
+) -> None:
+    [name] = grid.storage.put(make_files(1), LPN)
+    grid.storage.run_agents()
+    first, second = sorted(sites_of(grid, name))
+    for site in (first,):
+        path = Path(grid.storage.element(site).path_for(name))
+        path.write_bytes(b"garbage" + path.read_bytes()[7:])
+    from b2grid.errors import ChecksumMismatch
+
+    with pytest.raises(ChecksumMismatch, match="job read"):
+        grid.storage.read_verified(name, first)
+    assert {r.site: r.state for r in grid.storage.catalog.file(name).replicas}[
+        first
+    ] == BAD
+    report = grid.storage.run_agents()  # heals: a new copy elsewhere, bad one removed
+    assert sites_of(grid, name) == {second} | set(
+        report.conveyor.done and [d.split(" -> ")[1] for d in report.conveyor.done]
+    )
+    assert len(sites_of(grid, name)) == 2
+    # download: a corrupt replica is skipped and marked bad, a good one is used
+    third = next(s for s in sites_of(grid, name) if s != second)
+    path = Path(grid.storage.element(third).path_for(name))
+    path.write_bytes(b"X" + path.read_bytes()[1:])
+    out = tmp_path / "download.root"
+    came_from = grid.storage.fetch(name, out)
+    assert (
+        out.read_bytes()
+        == Path(grid.storage.element(came_from).path_for(name)).read_bytes()
+    )
+    grid.storage.run_agents()
+    assert len(sites_of(grid, name)) == 2
+
+
+def test_losing_a_site_restores_copies_in_one_cycle(
+    grid: Grid, make_files: MakeFiles
+) -> None:
+    names = grid.storage.put(make_files(4), LPN)
+    only_here = grid.storage.put(
+        make_files(1, prefix="solo"),
+        "/belle/user/alice/solo",
+        copies=1,
+        expression="SiGNET",
+    )
+    grid.storage.run_agents()
+    lost_site = next(iter(sites_of(grid, names[0])))
+    before = {n: sites_of(grid, n) for n in names}
+    assert grid.storage.lose_site(lost_site) > 0
+    report = grid.storage.run_agents()
+    for n in names:
+        after = sites_of(grid, n)
+        assert len(after) == 2, n
+        assert lost_site not in after
+        assert before[n] - {lost_site} <= after
+    if lost_site == "SiGNET":
+        assert report.repair.lost == only_here
+    for rule in grid.storage.rules.rules(LPN):
+        assert rule.state == "OK"
+
+
+def test_file_whose_only_replica_was_lost_is_reported(
+    grid: Grid, make_files: MakeFiles
+) -> None:
+    solo = grid.storage.put(
+        make_files(2), "/belle/user/alice/solo", copies=1, expression="SiGNET"
+    )
+    grid.storage.run_agents()
+    grid.storage.lose_site("SiGNET")
+    report = grid.storage.run_agents()
+    assert sorted(report.repair.lost) == solo
+    for name in solo:
+        record = grid.storage.catalog.file(name)
+        assert record.state == FILE_LOST
+        assert record.datablock is None  # detached from its dataset
+    assert grid.storage.catalog.dataset("/belle/user/alice/solo").nfiles == 0
+
+
+def test_stuck_transfer_retried_with_back_off(
+    grid: Grid, make_files: MakeFiles, clock: VirtualClock
+) -> None:
+    [name] = grid.storage.put(make_files(1), LPN, site="KEK")
+    path = Path(grid.storage.element("KEK").path_for(name))
+    saved = path.read_bytes()
+    path.unlink()  # the source vanished (a broken disk)
+    for _ in range(3):
+        grid.storage.conveyor.run_once(clock.now())
+    [rule] = grid.storage.rules.rules(LPN)
+    assert rule.state == "STUCK"
+    assert rule.error is not None
+    assert "FileNotFoundError" in rule.error or "No such file" in rule.error
+    path.write_bytes(saved)  # the disk is back
+    assert grid.storage.conveyor.run_once(clock.now()).submitted == 0  # backing off
+    clock.advance(minutes=11)
+    assert grid.storage.conveyor.run_once(clock.now()).done
+    assert grid.storage.rules.rule(rule.rule_id).state == "OK"
+
+
+def test_replicate_and_rule_listing(grid: Grid, make_files: MakeFiles) -> None:
+    grid.storage.put(make_files(2), LPN, copies=1, expression="KEK")
+    grid.storage.run_agents()
+    rule_id = grid.storage.replicate(LPN, "DESY")
+    grid.storage.run_agents()
+    assert grid.storage.rules.rule(rule_id).state == "OK"
+    for f in grid.storage.list(LPN):
+        assert set(f.available_sites) == {"KEK", "DESY"}
+    assert [r.rule_id for r in grid.storage.rules.rules(LPN)][-1] == rule_id
+    grid.storage.delete_rule(rule_id)
+    clock_now = grid.clock.now()
+    report = grid.storage.reaper.run_once(clock_now)
+    assert sorted(report.deleted) == ["DESY"]
+
+
+def test_auditor_dark_and_lost(grid: Grid, make_files: MakeFiles) -> None:
+    names = grid.storage.put(make_files(2), LPN)
+    grid.storage.run_agents()
+    site = next(iter(sites_of(grid, names[0])))
+    se = grid.storage.element(site)
+    se.put_bytes("/belle/user/alice/dark/file.root", b"nobody knows me")
+    Path(se.path_for(names[0])).unlink()
+    report = grid.storage.audit(site)
+    assert report.dark == ["/belle/user/alice/dark/file.root"]
+    assert report.lost == [names[0]]
+    grid.storage.run_agents()  # the lost replica is healed from the other copy
+    assert len(sites_of(grid, names[0])) == 2
+    assert grid.storage.audit(site, fix_dark=True).dark == [
+        "/belle/user/alice/dark/file.root"
+    ]
+    assert grid.storage.audit(site).dark == []
