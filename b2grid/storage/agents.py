@@ -30,6 +30,7 @@ from b2grid.storage.records import (
     UPLOADING,
 )
 from b2grid.storage.schema import datablocks, files, iso, locks, replicas, rules
+from b2grid.storage.checksum import adler32_equal
 from b2grid.storage.transfer import TransferResult, copy_file
 
 if TYPE_CHECKING:
@@ -90,14 +91,19 @@ class Conveyor:
         for req, src, future in batch:
             try:
                 result: TransferResult = future.result(timeout=self.timeout)
-                if result.adler32 != req.adler32 or result.size != req.size:
+                if not adler32_equal(result.adler32, req.adler32) or (
+                    result.size != req.size
+                ):
                     raise ChecksumMismatch(
                         req.lfn, f"SE {req.site}", req.adler32, result.adler32
                     )
             except ChecksumMismatch as exc:
-                if exc.where.startswith(f"SE {src}") or src in exc.where:
+                if exc.where.startswith(f"SE {src} "):
                     self.storage.catalog.set_replica_state(req.lfn, src, BAD, str(exc))
                     report.corrupt_sources.append((req.lfn, src))
+                elif exc.where.startswith(f"SE {req.site}"):
+                    # a corrupt leftover at the destination: clear it for the retry
+                    self.storage.element(req.site).delete(req.lfn)
                 self.storage.rules.transfer_failed(req.file_id, req.site, str(exc), now)
                 report.failed[f"{req.lfn} -> {req.site}"] = str(exc)
             except Exception as exc:  # a transfer failing is data, not a crash
