@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select, update
 
 from b2grid.errors import ChecksumMismatch
+from b2grid.storage.checksum import adler32_equal
 from b2grid.storage.records import (
     AVAILABLE,
     BAD,
@@ -30,7 +31,6 @@ from b2grid.storage.records import (
     UPLOADING,
 )
 from b2grid.storage.schema import datablocks, files, iso, locks, replicas, rules
-from b2grid.storage.checksum import adler32_equal
 from b2grid.storage.transfer import TransferResult, copy_file
 
 if TYPE_CHECKING:
