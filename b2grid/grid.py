@@ -129,6 +129,7 @@ class Grid:
         *,
         home: str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
+        user: User | None = None,
         timeout: float = 10,
     ) -> Grid:
         """Attach to the grid that is up for this config's home.
@@ -136,7 +137,7 @@ class Grid:
         Raises :class:`~b2grid.errors.GridNotRunning` (saying how to start one) when
         none is up.
         """
-        grid = cls(resolve_config(config, home), clock=clock)
+        grid = cls(resolve_config(config, home), clock=clock, user=user)
         info = read_run_info(grid.home)
         if info is None:
             raise GridNotRunning(str(grid.home))

@@ -43,17 +43,44 @@ class _Group(click.Group):
     default=None,
     help="Grid home folder (overrides `home` in cluster.yaml; $B2GRID_HOME).",
 )
+@click.option(
+    "--user",
+    "user_name",
+    envvar="B2GRID_USER",
+    default=None,
+    help="Act as this user (default: the OS user; $B2GRID_USER).",
+)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    envvar="B2GRID_ROLES",
+    help="A role to act with: user, production, admin (repeatable; $B2GRID_ROLES).",
+)
+@click.option(
+    "--group", "groups", multiple=True, help="A group the user belongs to (repeatable)."
+)
 @click.version_option(__version__, prog_name="b2grid")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, home: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    home: str | None,
+    user_name: str | None,
+    roles: tuple[str, ...],
+    groups: tuple[str, ...],
+) -> None:
     """b2grid: the Belle II grid in a box, on Dask."""
-    ctx.obj = CliContext(config_path, home)
+    ctx.obj = CliContext(config_path, home, user_name, roles or ("user",), groups)
 
 
 def _register() -> None:
-    from b2grid.cli import config, demo, grid, site, worker
+    from b2grid.cli import config, demo, ds, grid, replica, rule, site, worker
 
     cli.add_command(config.config)
+    cli.add_command(ds.ds)
+    cli.add_command(rule.rule)
+    cli.add_command(replica.replica)
     cli.add_command(site.site)
     cli.add_command(grid.up)
     cli.add_command(grid.stop)

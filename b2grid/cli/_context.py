@@ -9,6 +9,7 @@ from rich.console import Console
 from b2grid.config import GridConfig
 from b2grid.errors import GridNotRunning
 from b2grid.grid import Grid, resolve_config
+from b2grid.storage.identity import User
 
 
 @dataclass
@@ -17,6 +18,13 @@ class CliContext:
 
     config_path: str | None
     home: str | None
+    user_name: str | None = None
+    roles: tuple[str, ...] = ("user",)
+    groups: tuple[str, ...] = ()
+
+    def user(self) -> User:
+        """Who the commands act as (``--user``/``--role``/``--group``)."""
+        return User.current(roles=self.roles, groups=self.groups, name=self.user_name)
 
     def config(self) -> GridConfig:
         """The validated configuration, with ``--home`` applied."""
@@ -24,14 +32,14 @@ class CliContext:
 
     def attach(self) -> Grid:
         """The grid that is up; :class:`GridNotRunning` says how to start one."""
-        return Grid.connect(self.config())
+        return Grid.connect(self.config(), user=self.user())
 
     def attach_or_offline(self) -> tuple[Grid, bool]:
         """The running grid, or an unstarted one (statuses only) and False."""
         try:
             return self.attach(), True
         except GridNotRunning:
-            return Grid(self.config()), False
+            return Grid(self.config(), user=self.user()), False
 
 
 def console() -> Console:

@@ -128,3 +128,38 @@ def down(ctx: CliContext, name: str) -> None:
 def up(ctx: CliContext, name: str) -> None:
     """Bring NAME back up: its workers restart and waiting work runs."""
     _change(ctx, name, "up")
+
+
+@site.command()
+@click.argument("name")
+@click.option("--fix-dark", is_flag=True, help="Delete the dark files found.")
+@click.pass_obj
+def audit(ctx: CliContext, name: str, fix_dark: bool) -> None:
+    """Compare NAME's storage element with the catalog: dark and lost files."""
+    grid, _ = ctx.attach_or_offline()
+    try:
+        report = grid.storage.audit(name, fix_dark=fix_dark)
+    finally:
+        grid.close()
+    click.echo(f"site {name}: {report.checked} file(s) on the SE")
+    for lfn in report.dark:
+        click.echo(f"dark  {lfn}" + ("  (deleted)" if fix_dark else ""))
+    for lfn in report.lost:
+        click.echo(f"lost  {lfn}  (marked unavailable; the repairer restores it)")
+    click.echo(f"{len(report.dark)} dark, {len(report.lost)} lost")
+
+
+@site.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def lose(ctx: CliContext, name: str, force: bool) -> None:
+    """Declare NAME's storage lost: it goes down; copies are restored elsewhere."""
+    if not force:
+        click.confirm(f"declare all storage at {name} lost?", abort=True)
+    grid, _ = ctx.attach_or_offline()
+    try:
+        n = grid.storage.lose_site(name)
+    finally:
+        grid.close()
+    click.echo(f"site {name}: down, {n} replica(s) lost; the repairer restores them")

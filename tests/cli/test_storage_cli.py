@@ -1,0 +1,117 @@
+"""`b2grid ds`, `rule`, `replica` and `site audit|lose` over the public API."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from b2grid.cli import cli
+from b2grid.testing import small_config_data, write_config
+
+LPN = "/belle/user/alice/cliproj"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "cluster.yaml", small_config_data(tmp_path / "home"))
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "local"
+    folder.mkdir()
+    paths = []
+    for i in range(3):
+        path = folder / f"ntuple_{i}.root"
+        path.write_bytes(os.urandom(1500 + i))
+        paths.append(path)
+    return paths
+
+
+def run(config: Path, *args: str, user: str = "alice") -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), "--user", user, *args])
+
+
+def test_put_list_rules_replicas_rm(config: Path, local: list[Path]) -> None:
+    put = run(config, "ds", "put", *map(str, local), LPN, "--site", "KEK")
+    assert put.exit_code == 0, put.output
+    names = [line for line in put.stdout.splitlines() if line.startswith("/belle")]
+    assert names == [f"{LPN}/sub00/ntuple_{i}.root" for i in range(3)]
+
+    listed = run(config, "ds", "list", LPN)
+    assert listed.stdout.split() == names
+    long = run(config, "ds", "list", LPN, "-l", "-g")
+    assert "adler32" in long.stdout
+    assert "KEK:available" in long.stdout
+    assert "3 file(s)" in long.stdout
+    under = run(config, "ds", "list", "/belle/user/alice")
+    assert under.stdout.split() == [LPN]
+
+    rules = run(config, "rule", "list", LPN)
+    assert "REPLICATING" in rules.stdout  # 2 copies wanted, no grid up to copy
+    assert "rule_id      1\n" in run(config, "rule", "show", "1").stdout
+    rep = run(config, "ds", "rep", LPN, "--site", "DESY")
+    assert rep.exit_code == 0
+    assert "transfers start when the grid is up" in rep.stdout
+    added = run(config, "rule", "add", LPN, "--copies", "1", "--sites", "KEK")
+    assert added.stdout.strip() == "rule 3: OK"
+
+    replicas = run(config, "replica", "list", names[0])
+    assert "KEK" in replicas.stdout
+    assert "copying" in replicas.stdout  # the replica the rules wait for
+
+    audit = run(config, "site", "audit", "KEK")
+    assert audit.exit_code == 0, audit.output
+    assert "0 dark, 0 lost" in audit.stdout
+
+    rm = run(config, "ds", "rm", LPN, "--force")
+    assert rm.exit_code == 0, rm.output
+    assert "removed 3 file(s)" in rm.stdout
+    again = run(config, "ds", "put", str(local[0]), LPN)
+    assert again.exit_code == 1
+    assert "was used before and deleted; names are never reused" in again.output
+
+
+def test_errors_name_the_culprit(
+    config: Path, local: list[Path], tmp_path: Path
+) -> None:
+    cases = [
+        (["ds", "put", str(local[0]), "/belle/user/alice/a//b"], "bad LFN"),
+        (
+            ["ds", "put", str(tmp_path / "missing.root"), LPN],
+            "missing.root: does not exist",
+        ),
+        (
+            ["ds", "put", str(local[0]), "/belle/user/bob/x"],
+            "may not write /belle/user/bob",
+        ),
+        (
+            ["ds", "put", str(local[0]), LPN, "--site", "Zeuthen"],
+            "unknown site 'Zeuthen'",
+        ),
+        (["ds", "put", str(local[0]), LPN, "--sites", "kind=tier9"], "matches no site"),
+        (["ds", "list", "/belle/user/alice/nothing"], "no dataset, datablock or file"),
+        (["rule", "show", "99"], "no rule 99"),
+        (["replica", "list", "/belle/user/alice/none.root"], "no file"),
+        (["site", "audit", "KEKK"], "did you mean 'KEK'"),
+    ]
+    for args, message in cases:
+        result = run(config, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    # nothing half-registered by any of them
+    assert run(config, "ds", "list", "/belle/user").exit_code == 1
+
+
+def test_site_lose_and_json_status(config: Path, local: list[Path]) -> None:
+    assert run(config, "ds", "put", str(local[0]), LPN, "--site", "BNL").exit_code == 0
+    lose = run(config, "site", "lose", "BNL", "--force")
+    assert lose.exit_code == 0, lose.output
+    assert "1 replica(s) lost" in lose.stdout
+    status = json.loads(run(config, "site", "list", "--json").stdout)
+    assert {r["site"]: r["status"] for r in status}["BNL"] == "down"
