@@ -71,6 +71,8 @@ class DemoReport:
     down_site_waited: bool = False
     down_site_ran_after_up: bool = False
     banned_site_refused: bool = False
+    #: files whose rule copies were made, then restored after a site loss
+    data_copies_restored: bool = False
 
     @property
     def ok(self) -> bool:
@@ -80,7 +82,59 @@ class DemoReport:
             and self.down_site_waited
             and self.down_site_ran_after_up
             and self.banned_site_refused
+            and self.data_copies_restored
         )
+
+
+def _replica_table(grid: Grid, lpn: str, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("LFN")
+    table.add_column("replicas")
+    for f in grid.storage.list(lpn):
+        table.add_row(f.lfn, " ".join(f.available_sites))
+    return table
+
+
+def _data_demo(grid: Grid, home: Path, out: Console) -> bool:
+    """Upload a user dataset, let the agents copy it, lose a site, repair."""
+    local = home / "demo-local"
+    local.mkdir(exist_ok=True)
+    rng = np.random.default_rng(42)
+    paths = []
+    for i in range(4):
+        path = local / f"ntuple_{i:03d}.root"
+        path.write_bytes(rng.bytes(200_000))
+        paths.append(path)
+    lpn = f"/belle/user/{grid.user.name}/demo"
+    names = grid.storage.put(paths, lpn, site=grid.config.sites[0].name)
+    out.print(
+        f"uploaded {len(names)} files into {lpn}/sub00 at {grid.config.sites[0].name}; "
+        f"rule: {grid.config.policies.user_output.copies} copies for "
+        f"{grid.config.policies.user_output.lifetime_days} days",
+        highlight=False,
+    )
+    cycle = grid.storage.run_agents()
+    out.print(
+        f"transfers as Dask tasks at the destination: {len(cycle.conveyor.done)} done",
+        highlight=False,
+    )
+    out.print(_replica_table(grid, lpn, "replicas"))
+    copies = grid.config.policies.user_output.copies
+    lost = grid.storage.list(lpn)[0].available_sites[-1]
+    grid.storage.lose_site(lost)
+    cycle = grid.storage.run_agents()
+    out.print(
+        f"{lost}'s storage declared lost: the repairer re-placed the copies, "
+        f"{len(cycle.conveyor.done)} transfers, {len(cycle.repair.lost)} files lost",
+        highlight=False,
+    )
+    out.print(_replica_table(grid, lpn, "replicas after the repair"))
+    grid.sites.up(lost)
+    grid.storage.validate_state()
+    return all(
+        len(f.available_sites) == copies and lost not in f.available_sites
+        for f in grid.storage.list(lpn)
+    )
 
 
 @contextmanager
@@ -178,7 +232,10 @@ def run_demo(
                 report.banned_site_refused = True
                 out.print(f"refused: {exc}", highlight=False)
             grid.sites.unban(banned)
-            out.rule("[bold]5. shutting down")
+
+            out.rule("[bold]5. data: a dataset, its copies, a lost site, the repair")
+            report.data_copies_restored = _data_demo(grid, where, out)
+            out.rule("[bold]6. shutting down")
         out.print("the grid shut down cleanly")
     verdict = "[green]demo OK[/]" if report.ok else "[red]demo FAILED[/]"
     out.print(f"{verdict}: {len(report.jobs)} jobs ran where they were placed")
