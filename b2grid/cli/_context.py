@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -33,6 +35,15 @@ class CliContext:
     def attach(self) -> Grid:
         """The grid that is up; :class:`GridNotRunning` says how to start one."""
         return Grid.connect(self.config(), user=self.user())
+
+    @contextmanager
+    def grid(self) -> Iterator[Grid]:
+        """The running grid (attached) or an offline one, closed afterwards."""
+        grid, _ = self.attach_or_offline()
+        try:
+            yield grid
+        finally:
+            grid.close()
 
     def attach_or_offline(self) -> tuple[Grid, bool]:
         """The running grid, or an unstarted one (statuses only) and False."""

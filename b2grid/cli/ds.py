@@ -50,8 +50,7 @@ def put(
     lifetime_days: float | None,
 ) -> None:
     """Upload local PATHS into dataset LPN (datablocks subNN) and keep them by rule."""
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         names = grid.storage.put(
             list(paths),
             lpn,
@@ -60,8 +59,6 @@ def put(
             expression=expression,
             lifetime=None if lifetime_days is None else timedelta(days=lifetime_days),
         )
-    finally:
-        grid.close()
     for name in names:
         click.echo(name)
     click.echo(f"{len(names)} file(s) registered under {lpn}", err=True)
@@ -74,8 +71,7 @@ def put(
 @click.pass_obj
 def list_(ctx: CliContext, lpn: str, long_: bool, replicas: bool) -> None:
     """List the files of a dataset/datablock, or the datasets under a path."""
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         try:
             found = grid.storage.list(lpn)
         except NotRegistered:
@@ -85,8 +81,6 @@ def list_(ctx: CliContext, lpn: str, long_: bool, replicas: bool) -> None:
             for name in under:
                 click.echo(name)
             return
-    finally:
-        grid.close()
     if not long_ and not replicas:
         for f in found:
             click.echo(f.lfn)
@@ -123,11 +117,8 @@ def rm(ctx: CliContext, lpn: str, force: bool) -> None:
     """Remove a dataset, datablock or file from every storage element."""
     if not force:
         click.confirm(f"remove {lpn} and all its replicas?", abort=True)
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         n = grid.storage.remove(lpn)
-    finally:
-        grid.close()
     click.echo(f"removed {n} file(s) of {lpn}; the name stays used")
 
 

@@ -18,11 +18,8 @@ def replica() -> None:
 @click.pass_obj
 def list_(ctx: CliContext, lfn: str) -> None:
     """Every replica of LFN: site, state, locks, tombstone, last read."""
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         record = grid.storage.catalog.file(lfn)
-    finally:
-        grid.close()
     table = Table(
         title=f"{record.lfn} ({record.state}, adler32 {record.adler32})",
         title_justify="left",

@@ -37,8 +37,7 @@ def add(
     comment: str | None,
 ) -> None:
     """Keep COPIES of TARGET (dataset, datablock or file) on matching sites."""
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         rule_id = grid.storage.add_rule(
             target,
             copies,
@@ -47,8 +46,6 @@ def add(
             comment=comment,
         )
         state = grid.storage.rules.rule(rule_id).state
-    finally:
-        grid.close()
     click.echo(f"rule {rule_id}: {state}")
 
 
@@ -85,11 +82,8 @@ def _table(rules: list[RuleRecord]) -> Table:
 @click.pass_obj
 def list_(ctx: CliContext, target: str | None) -> None:
     """Rules, all or on TARGET and what lies under it."""
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         rules = grid.storage.rules.rules(target)
-    finally:
-        grid.close()
     console().print(_table(rules))
 
 
@@ -98,11 +92,8 @@ def list_(ctx: CliContext, target: str | None) -> None:
 @click.pass_obj
 def show(ctx: CliContext, rule_id: int) -> None:
     """One rule in full, with the reason when it is STUCK."""
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         r = grid.storage.rules.rule(rule_id)
-    finally:
-        grid.close()
     for key in (
         "rule_id",
         "target",
@@ -125,9 +116,6 @@ def show(ctx: CliContext, rule_id: int) -> None:
 @click.pass_obj
 def rm(ctx: CliContext, rule_id: int) -> None:
     """Delete a rule: its locks go; unlocked replicas get tombstones."""
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         grid.storage.delete_rule(rule_id)
-    finally:
-        grid.close()
     click.echo(f"rule {rule_id} deleted")

@@ -136,11 +136,8 @@ def up(ctx: CliContext, name: str) -> None:
 @click.pass_obj
 def audit(ctx: CliContext, name: str, fix_dark: bool) -> None:
     """Compare NAME's storage element with the catalog: dark and lost files."""
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         report = grid.storage.audit(name, fix_dark=fix_dark)
-    finally:
-        grid.close()
     click.echo(f"site {name}: {report.checked} file(s) on the SE")
     for lfn in report.dark:
         click.echo(f"dark  {lfn}" + ("  (deleted)" if fix_dark else ""))
@@ -157,9 +154,6 @@ def lose(ctx: CliContext, name: str, force: bool) -> None:
     """Declare NAME's storage lost: it goes down; copies are restored elsewhere."""
     if not force:
         click.confirm(f"declare all storage at {name} lost?", abort=True)
-    grid, _ = ctx.attach_or_offline()
-    try:
+    with ctx.grid() as grid:
         n = grid.storage.lose_site(name)
-    finally:
-        grid.close()
     click.echo(f"site {name}: down, {n} replica(s) lost; the repairer restores them")
