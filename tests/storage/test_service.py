@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from b2grid.errors import (
 from b2grid.grid import Grid
 from b2grid.storage.identity import User
 from b2grid.storage.records import BAD, FILE_LOST
-from tests.storage.conftest import MakeFiles
+
+MakeFiles = Callable[..., list[Path]]
 
 LPN = "/belle/user/alice/proj"
 
