@@ -105,6 +105,8 @@ class StorageConfig(_Model):
     url: str
     #: bytes the SE may hold
     capacity: Size
+    #: preference among SEs with room when rules place copies (Rucio's RSE weight)
+    weight: float = Field(default=1.0, gt=0)
 
     @field_validator("url")
     @classmethod

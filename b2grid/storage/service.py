@@ -136,6 +136,7 @@ class StorageService:
                 s.name,
                 free=max(s.storage.capacity - usage.get(s.name, 0), 0),
                 available=s.name in usable,
+                weight=s.storage.weight,
             )
             for s in self.config.sites
         }
