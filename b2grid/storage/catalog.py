@@ -214,6 +214,7 @@ class Catalog:
         out: list[str] = []
         stamp = iso(now)
         file_rows: list[dict[str, Any]] = []
+        block_lpn: str | None = None
         for f in new:
             if filled >= self.datablock_size or block_id is None:
                 index += 1
@@ -230,7 +231,10 @@ class Catalog:
                     )
                 )
                 filled = 0
-            name = lfns.join(lfns.datablock_lpn(dataset_lpn, index), f.name)
+            elif block_lpn is None:
+                block_lpn = lfns.datablock_lpn(dataset_lpn, index)
+            # block_lpn is valid, so this is lfns.join(block_lpn, f.name), once
+            name = lfns.validate_lfn(f"{block_lpn}/{f.name}")
             out.append(name)
             file_rows.append(
                 {
@@ -366,8 +370,21 @@ class Catalog:
             return self._files(conn, where)
 
     def _files(self, conn: Connection, where: Any) -> list[FileRecord]:
+        # rows are unpacked by position: looking Row fields up by name took half
+        # the time of listing a 1000-file datablock
         rows = conn.execute(
-            select(files, datablocks.c.lpn.label("block"))
+            select(
+                files.c.id,
+                files.c.lfn,
+                files.c.size,
+                files.c.adler32,
+                files.c.events,
+                files.c.exp,
+                files.c.run,
+                files.c.owner,
+                files.c.state,
+                datablocks.c.lpn,
+            )
             .select_from(files.outerjoin(datablocks))
             .where(where)
             .order_by(files.c.lfn)
@@ -375,38 +392,37 @@ class Catalog:
         if not rows:
             return []
         reps: dict[int, list[ReplicaRecord]] = {}
-        ids = [r.id for r in rows]
+        ids = [r[0] for r in rows]
         for i in range(0, len(ids), 500):
             for rep in conn.execute(
-                select(replicas)
+                select(
+                    replicas.c.file_id,
+                    replicas.c.site,
+                    replicas.c.state,
+                    replicas.c.created,
+                    replicas.c.last_read,
+                    replicas.c.lock_count,
+                    replicas.c.tombstone,
+                )
                 .where(replicas.c.file_id.in_(ids[i : i + 500]))
                 .order_by(replicas.c.site)
             ):
-                reps.setdefault(rep.file_id, []).append(
-                    ReplicaRecord(
-                        rep.site,
-                        rep.state,
-                        rep.created,
-                        rep.last_read,
-                        rep.lock_count,
-                        rep.tombstone,
-                    )
-                )
+                reps.setdefault(rep[0], []).append(ReplicaRecord(*rep[1:]))
         return [
             FileRecord(
-                file_id=r.id,
-                lfn=r.lfn,
-                size=r.size,
-                adler32=r.adler32,
-                events=r.events,
-                exp=r.exp,
-                run=r.run,
-                owner=r.owner,
-                state=r.state,
-                datablock=r.block,
-                replicas=tuple(reps.get(r.id, ())),
+                file_id=fid,
+                lfn=lfn,
+                size=size,
+                adler32=adler32,
+                events=events,
+                exp=exp,
+                run=run,
+                owner=owner,
+                state=state,
+                datablock=block,
+                replicas=tuple(reps.get(fid, ())),
             )
-            for r in rows
+            for fid, lfn, size, adler32, events, exp, run, owner, state, block in rows
         ]
 
     # ------------------------------------------------------------------ replicas
