@@ -32,6 +32,7 @@ from b2grid.storage.records import (
     ReplicaRecord,
 )
 from b2grid.storage.schema import (
+    READ_ONLY,
     datablocks,
     datasets,
     files,
@@ -65,6 +66,17 @@ class Catalog:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only snapshot; on SQLite it does not wait for writers."""
+        with self.engine.connect() as conn:
+            conn.info[READ_ONLY] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(READ_ONLY, None)
+
     # ------------------------------------------------------------------ names
 
     @staticmethod
@@ -76,7 +88,7 @@ class Catalog:
         conn.execute(insert(names).values(name=name, kind=kind, created=iso(now)))
 
     def name_used(self, name: str) -> bool:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return (
                 conn.execute(select(names.c.name).where(names.c.name == name)).first()
                 is not None
@@ -116,7 +128,7 @@ class Catalog:
 
     def dataset(self, lpn: str) -> DatasetRecord:
         """Dataset ``lpn`` with its datablocks; :class:`NotRegistered` if none."""
-        with self.transaction() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 select(datasets).where(
                     and_(datasets.c.lpn == lpn, datasets.c.state != "deleted")
@@ -154,7 +166,7 @@ class Catalog:
 
     def datasets_under(self, prefix: str) -> list[str]:
         """LPNs of the live datasets whose name starts with ``prefix``."""
-        with self.transaction() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 select(datasets.c.lpn)
                 .where(
@@ -339,7 +351,7 @@ class Catalog:
 
     def file(self, lfn: str) -> FileRecord:
         """File ``lfn`` with its replicas; :class:`NotRegistered` if unknown."""
-        with self.transaction() as conn:
+        with self.reading() as conn:
             found = self._files(conn, files.c.lfn == lfn)
         if not found:
             raise NotRegistered(lfn, "file")
@@ -347,7 +359,7 @@ class Catalog:
 
     def files_of(self, lpn: str, *, include_lost: bool = False) -> list[FileRecord]:
         """Files of a dataset or datablock LPN (or the one file of an LFN), by name."""
-        with self.transaction() as conn:
+        with self.reading() as conn:
             block = conn.execute(
                 select(datablocks.c.id).where(datablocks.c.lpn == lpn)
             ).first()
@@ -429,7 +441,7 @@ class Catalog:
 
     def site_usage(self) -> dict[str, int]:
         """Bytes per site held or being written (every replica row but bad ones)."""
-        with self.transaction() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 select(replicas.c.site, func.sum(files.c.size))
                 .select_from(replicas.join(files))
@@ -529,7 +541,7 @@ class Catalog:
 
     def replicas_at(self, site: str) -> dict[str, str]:
         """LFN -> replica state for every replica row at ``site``."""
-        with self.transaction() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 select(files.c.lfn, replicas.c.state)
                 .select_from(replicas.join(files))

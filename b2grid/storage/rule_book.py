@@ -355,7 +355,7 @@ class RuleBook:
         self, target: str | None = None, rule_id: int | None = None
     ) -> list[RuleRecord]:
         """Rules, all or on ``target`` (and datablocks/files under it)."""
-        with self.catalog.transaction() as conn:
+        with self.catalog.reading() as conn:
             q = select(rules).order_by(rules.c.id)
             if rule_id is not None:
                 q = q.where(rules.c.id == rule_id)
@@ -393,7 +393,7 @@ class RuleBook:
         ]
 
     def active_rule_ids(self) -> list[int]:
-        with self.catalog.transaction() as conn:
+        with self.catalog.reading() as conn:
             return [
                 int(r.id) for r in conn.execute(select(rules.c.id).order_by(rules.c.id))
             ]

@@ -188,8 +188,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: key in a connection's ``info`` marking a read-only transaction
+READ_ONLY = "b2grid_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # writers take the write lock up front (no failed lock upgrades); readers do not,
+    # so that in WAL mode they never wait for a writer
+    read_only = conn.info.get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def open_engine(url: str) -> Engine:
@@ -222,6 +229,7 @@ def sqlite_url(home: Path) -> str:
 
 
 __all__ = [
+    "READ_ONLY",
     "SCHEMA_VERSION",
     "datablocks",
     "datasets",
