@@ -224,9 +224,7 @@ class Reaper:
             ).first()
             if rep is None or rep.lock_count:
                 return False
-            covered = conn.execute(
-                select(func.count()).where(locks.c.file_id == file_id)
-            ).scalar_one()
+            covered = self.storage.rules.covered(conn, file_id)
             others = conn.execute(
                 select(func.count()).where(
                     and_(

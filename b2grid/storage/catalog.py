@@ -268,14 +268,18 @@ class Catalog:
         return out
 
     def finish_upload(
-        self, conn: Connection, lfn_list: Sequence[str], site: str
+        self, conn: Connection, lfn_list: Sequence[str], site: str, now: datetime
     ) -> None:
-        """The uploaded replicas at ``site`` are verified: make them available."""
+        """The uploaded replicas at ``site`` are verified: make them available.
+
+        They carry a tombstone until a rule locks them (an upload outside a rule's
+        sites is reaped once the rule's own copies exist).
+        """
         ids = select(files.c.id).where(files.c.lfn.in_(list(lfn_list)))
         conn.execute(
             update(replicas)
             .where(and_(replicas.c.site == site, replicas.c.file_id.in_(ids)))
-            .values(state=AVAILABLE)
+            .values(state=AVAILABLE, tombstone=iso(now))
         )
 
     def forget_upload(self, lfn_list: Sequence[str]) -> None:

@@ -149,16 +149,20 @@ def place(
             for i, site in enumerate(mine):
                 if f.replicas.get(site, "available") in ("available", "copying"):
                     continue
-                # a bad or unavailable copy sits there: this file goes elsewhere
-                for other in spare:
+                # a bad or unavailable copy sits there: this file goes elsewhere,
+                # to a site holding a good copy of it if there is one
+                good_first = sorted(spare, key=lambda s: not _good(f.replicas.get(s)))
+                for other in good_first:
+                    have = f.replicas.get(other)
                     if (
                         other not in mine
-                        and other not in f.replicas
+                        and (have is None or _good(have))
                         and sites[other].available
-                        and free[other] >= f.size
+                        and (have is not None or free[other] >= f.size)
                     ):
                         mine[i] = other
-                        free[other] -= f.size
+                        if have is None:
+                            free[other] -= f.size
                         break
             for site in mine:
                 have = f.replicas.get(site)

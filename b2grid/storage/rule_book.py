@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from b2grid.errors import NotRegistered, RuleError, RuleNotFound
 from b2grid.storage.catalog import Catalog
@@ -65,10 +75,19 @@ class RuleBook:
 
     # ------------------------------------------------------------------ targets
 
-    def _target(self, conn: Connection, target: str) -> tuple[str, Any]:
-        """(kind, where-clause over files) for a dataset, datablock or file name."""
+    def _target(
+        self, conn: Connection, target: str, live_only: bool = False
+    ) -> tuple[str, Any]:
+        """(kind, where-clause over files) for a dataset, datablock or file name.
+
+        ``live_only`` refuses the datablocks of removed datasets and files that are
+        deleted or lost (a new rule on them could never be satisfied).
+        """
+        live = datasets.c.state != "deleted" if live_only else true()
         block = conn.execute(
-            select(datablocks.c.id).where(datablocks.c.lpn == target)
+            select(datablocks.c.id)
+            .select_from(datablocks.join(datasets))
+            .where(and_(datablocks.c.lpn == target, live))
         ).first()
         if block is not None:
             return "datablock", files.c.datablock_id == block.id
@@ -81,10 +100,32 @@ class RuleBook:
             return "dataset", files.c.datablock_id.in_(
                 select(datablocks.c.id).where(datablocks.c.dataset_id == ds.id)
             )
-        f = conn.execute(select(files.c.id).where(files.c.lfn == target)).first()
+        alive = files.c.state == FILE_AVAILABLE if live_only else true()
+        f = conn.execute(
+            select(files.c.id).where(and_(files.c.lfn == target, alive))
+        ).first()
         if f is not None:
             return "file", files.c.id == f.id
         raise NotRegistered(target, "dataset, datablock or file")
+
+    def covered(self, conn: Connection, file_id: int) -> bool:
+        """True when a rule targets the file, its datablock or its dataset."""
+        row = conn.execute(
+            select(
+                files.c.lfn, datablocks.c.lpn.label("block"), datasets.c.lpn.label("ds")
+            )
+            .select_from(files.outerjoin(datablocks).outerjoin(datasets))
+            .where(files.c.id == file_id)
+        ).first()
+        if row is None:
+            return False
+        targets = [t for t in (row.lfn, row.block, row.ds) if t is not None]
+        return (
+            conn.execute(
+                select(func.count()).where(rules.c.target.in_(targets))
+            ).scalar_one()
+            > 0
+        )
 
     # ------------------------------------------------------------------ rules
 
@@ -129,7 +170,7 @@ class RuleBook:
                     comment=comment,
                     conn=own,
                 )
-        kind, _ = self._target(conn, target)
+        kind, _ = self._target(conn, target, live_only=True)
         rule_id = inserted_id(
             conn.execute(
                 insert(rules).values(
@@ -278,16 +319,47 @@ class RuleBook:
             )
             .values(lock_count=0, tombstone=iso(now))
         )
+        # a copy still to be made that nothing wants any more: forget it (a transfer
+        # already under way finds no row and its bytes are deleted by the conveyor)
+        conn.execute(
+            delete(replicas).where(
+                and_(
+                    replicas.c.file_id == file_id,
+                    replicas.c.site == site,
+                    replicas.c.lock_count == 0,
+                    replicas.c.state == COPYING,
+                )
+            )
+        )
 
     def _refresh(
-        self, conn: Connection, rule_id: int, error: str | None, shortfall: bool
+        self,
+        conn: Connection,
+        rule_id: int,
+        error: str | None,
+        shortfall: bool | None = None,
     ) -> str:
+        """Recompute a rule's state from its locks; ``shortfall=None`` counts them
+        against the files of its target (fewer locks than files x copies: STUCK)."""
         states = [
             r.state
             for r in conn.execute(
                 select(locks.c.state).where(locks.c.rule_id == rule_id)
             )
         ]
+        if shortfall is None:
+            rule = conn.execute(
+                select(rules.c.target, rules.c.copies, rules.c.error).where(
+                    rules.c.id == rule_id
+                )
+            ).one()
+            _, where = self._target(conn, rule.target)
+            n_files = conn.execute(
+                select(func.count()).where(and_(where, files.c.state == FILE_AVAILABLE))
+            ).scalar_one()
+            shortfall = len(states) < n_files * rule.copies
+            if shortfall and error is None:
+                error = rule.error
         state = rule_state(states, shortfall)
         if state == STUCK and error is None:
             error = conn.execute(
@@ -500,7 +572,7 @@ class RuleBook:
                     and_(locks.c.file_id == file_id, locks.c.site == site)
                 )
             ).all():
-                self._refresh(conn, r.rule_id, None, False)
+                self._refresh(conn, r.rule_id, None)
             return True
 
     def transfer_failed(
@@ -545,7 +617,7 @@ class RuleBook:
                     )
                     .values(**values)
                 )
-                self._refresh(conn, lk.rule_id, None, False)
+                self._refresh(conn, lk.rule_id, None)
             return stuck
 
 

@@ -215,20 +215,29 @@ class StorageService:
             for path, name, fact in zip(local, new_lfns, facts, strict=True):
                 se.put(name, path, expected_adler32=fact.adler32)
             spaces = self.spaces()  # read before the write transaction opens
+            existing = self.rules.rules(target=lpn)
+            resolved = {r.rule_id: self._candidates(r.expression) for r in existing}
             with self.catalog.transaction() as conn:
-                self.catalog.finish_upload(conn, new_lfns, target)
-                self.rules.add_rule(
-                    lpn,
-                    min(copies, len(candidates)),
-                    expression,
-                    candidates,
-                    spaces,
-                    self.user.name,
-                    now,
-                    lifetime=lifetime,
-                    comment="ds put",
-                    conn=conn,
-                )
+                self.catalog.finish_upload(conn, new_lfns, target, now)
+                # the rules the dataset (and its datablocks) already has take the new
+                # files in; the first put into a dataset creates its rule
+                for rule in existing:
+                    self.rules.apply(
+                        rule.rule_id, resolved[rule.rule_id], spaces, now, conn
+                    )
+                if not any(r.target == lpn for r in existing):
+                    self.rules.add_rule(
+                        lpn,
+                        min(copies, len(candidates)),
+                        expression,
+                        candidates,
+                        spaces,
+                        self.user.name,
+                        now,
+                        lifetime=lifetime,
+                        comment="ds put",
+                        conn=conn,
+                    )
         except BaseException:
             for name in new_lfns:
                 se.delete(name)
@@ -248,9 +257,15 @@ class StorageService:
             if size > space.free:
                 raise StorageFull(site, size, space.free)
             return site
-        fits = [s for s in candidates if spaces[s].available and spaces[s].free >= size]
+        up = [s for s in candidates if spaces[s].available]
+        if not up:
+            raise StorageError(
+                f"every site the copies may go to is down ({', '.join(candidates)}); "
+                "bring one up or widen the site expression"
+            )
+        fits = [s for s in up if spaces[s].free >= size]
         if not fits:
-            best = max(candidates, key=lambda s: spaces[s].free)
+            best = max(up, key=lambda s: spaces[s].free)
             raise StorageFull(best, size, spaces[best].free)
         return max(fits, key=lambda s: (spaces[s].free, s))
 
@@ -383,13 +398,17 @@ class StorageService:
         self.sites.get(site)
         return self.add_rule(name, 1, site, comment=f"ds rep to {site}")
 
+    def _candidates(self, expression: str) -> tuple[str, ...]:
+        try:
+            return self.resolve(expression)
+        except StorageError:  # a site since removed from the config: none match
+            return ()
+
     def reapply(self, rule_id: int, now: datetime) -> str:
         expression, _ = self.rules.rule_expression(rule_id)
-        try:
-            candidates = self.resolve(expression)
-        except StorageError:
-            candidates = ()
-        return self.rules.apply(rule_id, candidates, self.spaces(), now)
+        return self.rules.apply(
+            rule_id, self._candidates(expression), self.spaces(), now
+        )
 
     def declare_bad(self, lfn: str, site: str, reason: str) -> None:
         """Declare one replica bad (the repairer replaces it from a good copy)."""
@@ -474,15 +493,17 @@ class StorageService:
                         f"locked replica {r.file_id}@{r.site} deleting"
                     )
             assert not actual, f"locks without replicas: {sorted(actual)[:5]}"
-            good = select(replicas.c.file_id).where(
-                replicas.c.state.in_([AVAILABLE, UPLOADING])
+            # a file whose copies all went bad waits for the repairer to call it
+            # LOST; a file with no replica row at all was silently dropped
+            known = select(replicas.c.file_id).where(
+                replicas.c.state.in_([AVAILABLE, UPLOADING, BAD, UNAVAILABLE, COPYING])
             )
             orphans = conn.execute(
                 select(files.c.lfn).where(
-                    and_(files.c.state == FILE_AVAILABLE, files.c.id.not_in(good))
+                    and_(files.c.state == FILE_AVAILABLE, files.c.id.not_in(known))
                 )
             ).all()
-            assert not orphans, f"available files with no good replica: {orphans[:5]}"
+            assert not orphans, f"available files with no replica at all: {orphans[:5]}"
             for rule in conn.execute(select(rules).where(rules.c.state == "OK")).all():
                 _, where = self.rules._target(conn, rule.target)
                 n_files = conn.execute(
