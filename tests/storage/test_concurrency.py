@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import random
 import time
 import traceback
 from collections import Counter
@@ -34,7 +33,11 @@ TIMEOUT = 120
 
 def _new_files(worker: int, call: int, n: int, tag: str) -> list[NewFile]:
     return [
-        NewFile(name=f"{tag}_w{worker}_c{call:03d}_{i}.root", size=100 + i, adler32="1")
+        NewFile(
+            name=f"{tag}_w{worker}_c{call:03d}_{i}.root",
+            size=100 + i,
+            adler32=f"{worker * 1000 + i:08x}",
+        )
         for i in range(n)
     ]
 
@@ -54,11 +57,10 @@ def _register_many(
         catalog = Catalog.open(sqlite_url(Path(home)), datablock_size=BLOCK)
         barrier.wait(TIMEOUT)
         done: list[str] = []
-        pause = random.Random(worker)
         for call in range(calls):
             now = T0 + timedelta(seconds=call)
             for lpn, tag in ((shared, "shared"), (own, "own")):
-                time.sleep(pause.uniform(0, 0.002))  # let the children interleave
+                time.sleep((worker + call) % 3 / 1000)  # let the children interleave
                 done += catalog.register_files(
                     lpn,
                     _new_files(worker, call, per_call, tag),
@@ -70,6 +72,7 @@ def _register_many(
         results.put((worker, "ok", done))
     except BaseException:
         results.put((worker, "error", traceback.format_exc()))
+        barrier.abort()  # the others stop waiting for this one
         raise
 
 
@@ -93,6 +96,7 @@ def _race_new_datasets(
         results.put((worker, "ok", done))
     except BaseException:
         results.put((worker, "error", traceback.format_exc()))
+        barrier.abort()  # the others stop waiting for this one
         raise
 
 
@@ -157,7 +161,7 @@ def _check_dataset(catalog: Catalog, lpn: str, expected: set[str]) -> None:
         assert f.lfn == f"{f.datablock}/{f.lfn.rsplit('/', 1)[1]}"
         assert len(f.replicas) == 1, f"{f.lfn}: {f.replicas}"
         assert f.replicas[0].state == "available"
-    with catalog.transaction() as conn:
+    with catalog.reading() as conn:
         reserved = {
             r.name: r.kind
             for r in conn.execute(
@@ -167,9 +171,7 @@ def _check_dataset(catalog: Catalog, lpn: str, expected: set[str]) -> None:
             )
         }
         assert (
-            conn.execute(
-                select(func.count()).where(datasets.c.lpn == lpn)
-            ).scalar_one()
+            conn.execute(select(func.count()).where(datasets.c.lpn == lpn)).scalar_one()
             == 1
         )
     want = {f.lfn: "file" for f in listed}
@@ -185,10 +187,7 @@ def test_concurrent_registration_into_one_dataset(tmp_path: Path) -> None:
     own = [f"/belle/user/user{w}/alone" for w in range(n_workers)]
     registered = _run_children(
         _register_many,
-        [
-            (str(home), w, shared, own[w], calls, per_call)
-            for w in range(n_workers)
-        ],
+        [(str(home), w, shared, own[w], calls, per_call) for w in range(n_workers)],
     )
     catalog = Catalog.open(sqlite_url(home), datablock_size=BLOCK)
     try:
@@ -214,7 +213,7 @@ def test_concurrent_registration_into_one_dataset(tmp_path: Path) -> None:
                 for f in _new_files(w, c, per_call, "shared")
             },
         )
-        with catalog.transaction() as conn:
+        with catalog.reading() as conn:
             lfns_in_db = {r.lfn for r in conn.execute(select(files.c.lfn))}
             n_blocks = conn.execute(
                 select(func.count()).select_from(datablocks)
@@ -244,11 +243,7 @@ def test_racing_to_create_the_same_dataset(tmp_path: Path) -> None:
             _check_dataset(
                 catalog,
                 lpn,
-                {
-                    f.name
-                    for w in range(n_workers)
-                    for f in _new_files(w, r, 3, "race")
-                },
+                {f.name for w in range(n_workers) for f in _new_files(w, r, 3, "race")},
             )
             # created once, by whichever child came first
             assert catalog.dataset(lpn).owner in {f"user{w}" for w in range(n_workers)}
