@@ -121,7 +121,7 @@ def place(
             for site in f.locked
             if site in allowed and _good(f.replicas.get(site)) and sites[site].available
         }
-        picks = sorted(kept, key=lambda s: (-held_bytes[s], s))
+        picks = sorted(kept, key=lambda s: (-held_bytes[s], s))[:copies]
         need_bytes = sum(f.size for f in members)
 
         def rank(
