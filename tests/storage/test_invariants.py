@@ -17,8 +17,8 @@ was reported LOST, which bytes the test corrupted):
     catalog and on no storage element; no SE holds a file the catalog does not know;
 (d) names are never reused: a used dataset name or LFN is refused with NameReused.
 
-The bugs this machine found (fixed in c99f2d2) have their failing examples as
-plain regression tests at the end of the file.
+The bugs this machine found (fixed in c99f2d2 and 199a5cb) have their failing
+examples as regression tests at the end of the file.
 """
 
 from __future__ import annotations
@@ -687,7 +687,7 @@ class StorageMachine(RuleBasedStateMachine):
                 ok = [
                     s for s, st_ in per.get((rule_id, lfn), {}).items() if st_ == "OK"
                 ]
-                assert len(ok) == len(set(ok)) == r.copies, (
+                assert len(ok) == r.copies, (
                     f"rule {rule_id} is OK but holds {ok} for {lfn}, "
                     f"{r.copies} copies asked"
                 )
@@ -836,7 +836,7 @@ class TestStorageInvariantsLong(StorageMachine.TestCase):
 
 # --------------------------------------------------------------------------- bugs
 # The failing examples of the bugs the machine found, shrunk by hand, one test
-# each; all were fixed in c99f2d2 and stay here as regression tests.
+# each (fixed in c99f2d2 and 199a5cb); they stay as regression tests.
 
 
 @pytest.fixture
@@ -1050,3 +1050,29 @@ def test_a_spoiled_copy_is_replaced_by_a_good_one_at_an_allowed_site(
     assert _sites(fresh, f) & {"KEK", "DESY"}
     [put_rule] = fresh.storage.rules.rules()
     assert put_rule.state == "OK", put_rule
+
+
+def test_a_datablock_split_by_a_spoiled_copy_keeps_its_copies_per_file(
+    fresh: Grid, tmp_path: Path
+) -> None:
+    """A rule keeps ``copies`` per file after a spoiled copy sent one file of a
+    datablock to another site (it then put every file of the block on 3 sites)."""
+    lpn = "/belle/user/alice/split"
+    f, h = fresh.storage.put(
+        _local(tmp_path, b"ffff", b"hhhh"), lpn, site="KEK", copies=2, expression="*"
+    )
+    fresh.storage.run_agents()
+    [rule_] = fresh.storage.rules.rules()
+    [other] = _sites(fresh, f) - {"KEK"}
+    path = Path(fresh.storage.element(other).path_for(f))
+    path.write_bytes(b"X" + path.read_bytes()[1:])
+    with pytest.raises(ChecksumMismatch):
+        fresh.storage.read_verified(f, other)
+    fresh.storage.run_agents()  # f gets its 2nd copy on a third site; h stays
+    assert _sites(fresh, f) != _sites(fresh, h)
+    [k] = fresh.storage.put(_local(tmp_path, b"kkkk"), lpn)  # re-applies the rule
+    fresh.storage.run_agents()
+    for name in (f, h, k):
+        assert len(_sites(fresh, name)) == 2, (name, _sites(fresh, name))
+    assert fresh.storage.rules.rule(rule_.rule_id).locks == {"OK": 6}
+    fresh.storage.validate_state()
