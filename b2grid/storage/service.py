@@ -293,10 +293,15 @@ class StorageService:
                 continue
             self.catalog.touch(record.lfn, site, self.clock.now())
             return site
-        raise StorageError(
-            f"no good replica of {lfn} could be read"
-            + (f" ({'; '.join(errors)})" if errors else "; its sites are down")
-        )
+        if errors:
+            why = f" ({'; '.join(errors)})"
+        elif record.state != "available":
+            why = f"; the file is {record.state}"
+        elif record.available_sites:
+            why = f"; its sites are down ({', '.join(record.available_sites)})"
+        else:
+            why = "; it has no available replica (the repairer is restoring it)"
+        raise StorageError(f"no good replica of {lfn} could be read{why}")
 
     def read_verified(self, lfn: str, site: str) -> bytes:
         """The bytes of ``lfn`` at ``site``, checked against the catalog (job reads).
@@ -357,7 +362,8 @@ class StorageService:
                 self.element(rep.site).delete(record.lfn)
                 with self.catalog.transaction() as conn:
                     self.catalog.remove_replica(conn, record.file_id, rep.site, now)
-            removed += 1
+            if record.state != "deleted":
+                removed += 1
         self.catalog.mark_deleted(name, now)
         return removed
 
