@@ -362,8 +362,7 @@ class StorageService:
                 self.element(rep.site).delete(record.lfn)
                 with self.catalog.transaction() as conn:
                     self.catalog.remove_replica(conn, record.file_id, rep.site, now)
-            if record.state != "deleted":
-                removed += 1
+            removed += 1
         self.catalog.mark_deleted(name, now)
         return removed
 
