@@ -23,10 +23,20 @@ was wrong *and* what to do about it::
     │   ├── StorageFull(OSError)           an SE without room for a file
     │   ├── LocalFileError(OSError)        a local file to upload that is not there
     │   └── SiteExpressionError(ValueError)  a bad or empty site expression
-    └── CatalogError
-        ├── NotRegistered(LookupError)     an LFN/LPN the catalog does not know
-        ├── RuleError(ValueError)          a rule that cannot be satisfied as asked
-        └── RuleNotFound(LookupError)
+    ├── CatalogError
+    │   ├── NotRegistered(LookupError)     an LFN/LPN the catalog does not know
+    │   ├── RuleError(ValueError)          a rule that cannot be satisfied as asked
+    │   └── RuleNotFound(LookupError)
+    ├── ConditionsError                    the conditions database
+    │   ├── TagNotFound(LookupError)       a global tag name nobody created
+    │   ├── TagPublished(PermissionError)  a change asked of an immutable tag
+    │   ├── NoPayload(LookupError)         no payload valid for (tag(s), name, exp, run)
+    │   └── BadIoV(ValueError)             a malformed or inverted interval of validity
+    ├── PhysicsError
+    │   └── UnknownEventType(LookupError)  an event type name or decay code not known
+    └── FormatError                        event files and their data levels
+        ├── BadEventFile(OSError)          a truncated, foreign or wrong-level ROOT file
+        └── SchemaError(ValueError)        arrays that do not fit a data level's schema
 
 The CLI turns any :class:`B2GridError` into one clear line on stderr and an exit status
 (2 for configuration errors, 1 otherwise), never a traceback.
@@ -323,3 +333,114 @@ __all__ = [
     "UnknownSite",
     "did_you_mean",
 ]
+
+
+class ConditionsError(B2GridError):
+    """The conditions database: global tags, payloads, intervals of validity."""
+
+
+class TagNotFound(ConditionsError, LookupError):
+    """A global tag name the conditions database does not know."""
+
+    def __init__(self, tag: str, known: tuple[str, ...] = ()) -> None:
+        self._init = (tag, known)
+        self.tag = tag
+        self.known = known
+        listing = ", ".join(known) if known else "none"
+        super().__init__(
+            f"no global tag {tag!r}{did_you_mean(tag, known)}; known tags: {listing}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TagPublished(ConditionsError, PermissionError):
+    """A change asked of a published (hence immutable) global tag."""
+
+    def __init__(self, tag: str, action: str) -> None:
+        self._init = (tag, action)
+        self.tag = tag
+        self.action = action
+        super().__init__(
+            f"global tag {tag!r} is published and immutable; cannot {action}. "
+            "Create a new staging tag (copy it with its payloads) and publish that"
+        )
+
+
+class NoPayload(ConditionsError, LookupError):
+    """No payload of a name is valid for a run in the tag (or tag stack) asked."""
+
+    def __init__(
+        self, tags: tuple[str, ...], name: str, exp: int, run: int, available: str = ""
+    ) -> None:
+        self._init = (tags, name, exp, run, available)
+        self.tags = tags
+        self.name = name
+        self.exp = exp
+        self.run = run
+        where = " > ".join(tags)
+        extra = f"; {name} is valid for {available}" if available else ""
+        super().__init__(
+            f"no payload {name!r} for exp {exp} run {run} in global tag(s) "
+            f"{where}{extra}. Add one to a staging tag, or put a tag that has it "
+            "in the stack"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class BadIoV(ConditionsError, ValueError):
+    """An interval of validity that is malformed or inverted."""
+
+    def __init__(self, iov: str, reason: str) -> None:
+        self._init = (iov, reason)
+        self.iov = iov
+        self.reason = reason
+        super().__init__(f"bad interval of validity {iov}: {reason}")
+
+
+class PhysicsError(B2GridError):
+    """Event generation, detector simulation and reconstruction."""
+
+
+class UnknownEventType(PhysicsError, LookupError):
+    """An event type (generic sample name or 10-digit decay code) that is not known."""
+
+    def __init__(self, event_type: str, known: tuple[str, ...] = ()) -> None:
+        self._init = (event_type, known)
+        self.event_type = event_type
+        self.known = known
+        super().__init__(
+            f"unknown event type {event_type!r}{did_you_mean(event_type, known)}; "
+            f"known event types: {', '.join(known)}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class FormatError(B2GridError):
+    """Event files: the data model of each data level and its ROOT I/O."""
+
+
+class BadEventFile(FormatError, OSError):
+    """A ROOT file that cannot be read as a b2grid event file (truncated, foreign...)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self._init = (path, reason)
+        self.path = path
+        self.reason = reason
+        super().__init__(f"event file {path}: {reason}")
+
+
+class SchemaError(FormatError, ValueError):
+    """Event arrays that do not match the schema of their data level."""
+
+    def __init__(self, level: str, field: str, reason: str) -> None:
+        self._init = (level, field, reason)
+        self.level = level
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{level} field {field!r}: {reason}")

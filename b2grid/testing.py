@@ -151,3 +151,37 @@ __all__ = [
     "small_grid",
     "write_config",
 ]
+
+
+def synthetic_events(level: str, n: int, *, mc: bool = True, seed: int = 0) -> Any:
+    """``n`` events of random numbers shaped like the schema of ``level``.
+
+    For testing I/O and tools without running the physics: every group and
+    collection of the level is present with the right dtypes; collections hold
+    Poisson(5) objects per event (MCParticle Poisson(30)).
+    """
+    import awkward as ak
+    import numpy as np
+
+    from b2grid.formats import parts
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for part in parts(level, mc=mc):
+        size = n
+        counts = None
+        if part.jagged:
+            counts = rng.poisson(30 if part.name == "MCParticle" else 5, n)
+            size = int(counts.sum())
+        fields = {}
+        for f in part.fields:
+            dtype = np.dtype(f.dtype)
+            if dtype.kind == "f":
+                fields[f.name] = rng.normal(size=size).astype(dtype)
+            elif dtype.kind == "b":
+                fields[f.name] = rng.random(size) < 0.5
+            else:
+                fields[f.name] = rng.integers(-1, 100, size).astype(dtype)
+        record = ak.zip(fields, depth_limit=1)
+        out[part.name] = record if counts is None else ak.unflatten(record, counts)
+    return ak.zip(out, depth_limit=1)
