@@ -34,9 +34,16 @@ was wrong *and* what to do about it::
     │   └── BadIoV(ValueError)             a malformed or inverted interval of validity
     ├── PhysicsError
     │   └── UnknownEventType(LookupError)  an event type name or decay code not known
-    └── FormatError                        event files and their data levels
-        ├── BadEventFile(OSError)          a truncated, foreign or wrong-level ROOT file
-        └── SchemaError(ValueError)        arrays that do not fit a data level's schema
+    ├── FormatError                        event files and their data levels
+    │   ├── BadEventFile(OSError)          a truncated, foreign or wrong-level ROOT file
+    │   └── SchemaError(ValueError)        arrays that do not fit a data level's schema
+    └── JobError                           jobs and projects
+        ├── BadJob(ValueError)             a submission refused, naming the field
+        ├── BadProjectName(ValueError)     a name breaking the gbasf2 rules
+        ├── ProjectExists(FileExistsError) a project name used before by the owner
+        ├── ProjectNotFound(LookupError)
+        ├── JobNotFound(LookupError)
+        └── IllegalTransition(RuntimeError)  a status change the lifecycle forbids
 
 The CLI turns any :class:`B2GridError` into one clear line on stderr and an exit status
 (2 for configuration errors, 1 otherwise), never a traceback.
@@ -426,7 +433,7 @@ class FormatError(B2GridError):
 
 
 class BadEventFile(FormatError, OSError):
-    """A ROOT file that cannot be read as a b2grid event file (truncated, foreign...)."""
+    """A ROOT file that is not a readable b2grid event file (truncated, foreign)."""
 
     def __init__(self, path: str, reason: str) -> None:
         self._init = (path, reason)
@@ -444,3 +451,82 @@ class SchemaError(FormatError, ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"{level} field {field!r}: {reason}")
+
+
+class JobError(B2GridError):
+    """Jobs and projects: submission, lifecycle, matchmaking."""
+
+
+class BadJob(JobError, ValueError):
+    """A job or submission that cannot be accepted as given (field named)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self._init = (field, problem)
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}; nothing was submitted")
+
+
+class BadProjectName(JobError, ValueError):
+    """A project name that breaks the gbasf2 rules (≤ 32 chars of [A-Za-z0-9_-])."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self._init = (name, reason)
+        self.name = name
+        self.reason = reason
+        super().__init__(
+            f"project name {name!r} {reason}; use at most 32 characters of "
+            "letters, digits, '_' and '-'"
+        )
+
+
+class ProjectExists(JobError, FileExistsError):
+    """A project name the owner has used before (names are unique per owner forever)."""
+
+    def __init__(self, owner: str, name: str) -> None:
+        self._init = (owner, name)
+        self.owner = owner
+        self.name = name
+        super().__init__(
+            f"project {name!r} of {owner} exists or existed; project names are never "
+            "reused, choose another (e.g. add a version suffix)"
+        )
+
+
+class ProjectNotFound(JobError, LookupError):
+    """A project name the owner never used."""
+
+    def __init__(self, owner: str, name: str, known: tuple[str, ...] = ()) -> None:
+        self._init = (owner, name, known)
+        self.owner = owner
+        self.name = name
+        super().__init__(
+            f"no project {name!r} of {owner}{did_you_mean(name, known)}; "
+            "`b2grid project list` shows yours"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class JobNotFound(JobError, LookupError):
+    """A job id the catalog does not know."""
+
+    def __init__(self, job_id: int) -> None:
+        self._init = (job_id,)
+        self.job_id = job_id
+        super().__init__(f"no job {job_id}; `b2grid job status -p PROJECT` lists jobs")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class IllegalTransition(JobError, RuntimeError):
+    """A job status change the lifecycle does not allow."""
+
+    def __init__(self, job_id: int, current: str, event: str) -> None:
+        self._init = (job_id, current, event)
+        self.job_id = job_id
+        self.current = current
+        self.event = event
+        super().__init__(f"job {job_id} is {current}: cannot {event}")
