@@ -1,0 +1,33 @@
+"""Jobs: the workload management system (DIRAC's WMS, pure core first).
+
+:mod:`~b2grid.jobs.model` says what a job is, :mod:`~b2grid.jobs.lifecycle` how its
+status changes, :mod:`~b2grid.jobs.matchmaker` where it runs; all pure.
+"""
+
+from b2grid.jobs.lifecycle import decide, validate_state, watchdog
+from b2grid.jobs.matchmaker import Candidate, MatchResult, SiteView, diagnose, match
+from b2grid.jobs.model import (
+    FINAL,
+    JobSpec,
+    JobState,
+    JobStatus,
+    Requirements,
+    validate_project_name,
+)
+
+__all__ = [
+    "FINAL",
+    "JobSpec",
+    "JobState",
+    "JobStatus",
+    "Requirements",
+    "validate_project_name",
+    "decide",
+    "validate_state",
+    "watchdog",
+    "Candidate",
+    "MatchResult",
+    "SiteView",
+    "diagnose",
+    "match",
+]
