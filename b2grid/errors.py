@@ -315,33 +315,6 @@ class RuleNotFound(CatalogError, LookupError):
         return str(self.args[0])
 
 
-__all__ = [
-    "B2GridError",
-    "BadLFN",
-    "CatalogError",
-    "ChecksumMismatch",
-    "ConfigError",
-    "LocalFileError",
-    "NameReused",
-    "NotRegistered",
-    "PermissionDenied",
-    "RuleError",
-    "RuleNotFound",
-    "SiteExpressionError",
-    "StorageError",
-    "StorageFull",
-    "GridAlreadyRunning",
-    "GridError",
-    "GridNotRunning",
-    "SchedulerUnreachable",
-    "SiteBanned",
-    "SiteDown",
-    "SiteError",
-    "UnknownSite",
-    "did_you_mean",
-]
-
-
 class ConditionsError(B2GridError):
     """The conditions database: global tags, payloads, intervals of validity."""
 
@@ -530,3 +503,47 @@ class IllegalTransition(JobError, RuntimeError):
         self.current = current
         self.event = event
         super().__init__(f"job {job_id} is {current}: cannot {event}")
+
+
+__all__ = [
+    "B2GridError",
+    "BadEventFile",
+    "BadIoV",
+    "BadJob",
+    "BadLFN",
+    "BadProjectName",
+    "CatalogError",
+    "ChecksumMismatch",
+    "ConditionsError",
+    "ConfigError",
+    "FormatError",
+    "GridAlreadyRunning",
+    "GridError",
+    "GridNotRunning",
+    "IllegalTransition",
+    "JobError",
+    "JobNotFound",
+    "LocalFileError",
+    "NameReused",
+    "NoPayload",
+    "NotRegistered",
+    "PermissionDenied",
+    "PhysicsError",
+    "ProjectExists",
+    "ProjectNotFound",
+    "RuleError",
+    "RuleNotFound",
+    "SchedulerUnreachable",
+    "SchemaError",
+    "SiteBanned",
+    "SiteDown",
+    "SiteError",
+    "SiteExpressionError",
+    "StorageError",
+    "StorageFull",
+    "TagNotFound",
+    "TagPublished",
+    "UnknownEventType",
+    "UnknownSite",
+    "did_you_mean",
+]

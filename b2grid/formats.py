@@ -390,6 +390,11 @@ def _branch_arrays(events: ak.Array, plan: list[tuple[Part, bool]]) -> dict[str,
     return out
 
 
+def to_branches(events: ak.Array, level: str, *, mc: bool) -> dict[str, Any]:
+    """The branch dictionary ``TTree.extend`` takes for ``events`` (schema-checked)."""
+    return _branch_arrays(events, _check(events, level, mc))
+
+
 class EventWriter:
     """Write events of one level to a ROOT file, in baskets of ``basket_events``.
 

@@ -1,0 +1,1 @@
+"""Belle II physics: event generation, detector simulation and reconstruction."""
