@@ -27,6 +27,7 @@ from typing import Any
 from distributed import Future
 
 from b2grid.clock import Clock, WallClock
+from b2grid.conditions import ConditionsDB
 from b2grid.config import GridConfig, check_scheduler, default_config_path, load_config
 from b2grid.errors import (
     GridAlreadyRunning,
@@ -98,6 +99,7 @@ class Grid:
         #: who this grid acts as (default: the OS user, role `user`)
         self.user = user or User.current()
         self._storage: StorageService | None = None
+        self._conditions: ConditionsDB | None = None
         self.runtime: SiteRuntime | None = None
         self.run_info: RunInfo | None = None
         self._controller = False
@@ -165,6 +167,20 @@ class Grid:
                 self.config, self.sites, self.clock, self.user
             )
         return self._storage
+
+    @property
+    def conditions(self) -> ConditionsDB:
+        """The conditions database (global tags, payloads) under ``<home>/conditions``.
+
+        The default tags (``mc_default``, ``data_online``) are created on first use.
+        """
+        if self._conditions is None:
+            from b2grid.physics.conditions import install_default_tags
+
+            db = ConditionsDB(self.home / "conditions")
+            install_default_tags(db, now=self.clock.now().timestamp())
+            self._conditions = db
+        return self._conditions
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -75,10 +75,23 @@ def cli(
 
 
 def _register() -> None:
-    from b2grid.cli import config, demo, ds, grid, replica, rule, site, worker
+    from b2grid.cli import (
+        config,
+        demo,
+        ds,
+        file,
+        grid,
+        gt,
+        replica,
+        rule,
+        site,
+        worker,
+    )
 
     cli.add_command(config.config)
     cli.add_command(ds.ds)
+    cli.add_command(gt.gt)
+    cli.add_command(file.file)
     cli.add_command(rule.rule)
     cli.add_command(replica.replica)
     cli.add_command(site.site)

@@ -10,12 +10,15 @@ from its own random stream derived from the seed, so a seed fixes every byte.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import awkward as ak
 import numpy as np
 
+from b2grid import formats
 from b2grid.conditions import ConditionsDB
+from b2grid.errors import SchemaError
 from b2grid.physics import detector, generator, reconstruction
 from b2grid.physics.conditions import (
     MC_TAG,
@@ -29,7 +32,8 @@ from b2grid.physics.conditions import (
 _GEN, _SIM, _HLT = 1, 2, 3
 
 
-def _meta(n: int, experiment: int, run: int, first_event: int) -> ak.Array:
+def event_meta(n: int, experiment: int, run: int, first_event: int = 1) -> ak.Array:
+    """The EventMetaData group of ``n`` consecutive events of one run."""
     return ak.zip(
         {
             "experiment": np.full(n, experiment, dtype=np.int32),
@@ -60,7 +64,9 @@ def simulate_run(
         beam=cond.beam,
     )  # fmt: skip
     raw = detector.simulate(gen, cond, np.random.default_rng([seed, _SIM]))
-    return ak.with_field(raw, _meta(n, experiment, run, first_event), "EventMetaData")
+    return ak.with_field(
+        raw, event_meta(n, experiment, run, first_event), "EventMetaData"
+    )
 
 
 def _drop_truth(raw: ak.Array) -> ak.Array:
@@ -148,3 +154,54 @@ def produce_mc(
     return reconstruction.reconstruct(
         raw, payloads, cdst=cdst, trigger_rng=np.random.default_rng([seed, _HLT])
     )
+
+
+def write_mc(
+    path: str | os.PathLike[str],
+    event_type: str,
+    n: int,
+    *,
+    seed: int,
+    db: ConditionsDB,
+    tags: str | Sequence[str] = MC_TAG,
+    experiment: int = 1003,
+    run: int = 0,
+    level: str = "mdst",
+    campaign: str = "",
+) -> formats.FileMetadata:
+    """Produce ``n`` MC events of ``event_type`` into an mDST (or cDST, RAW) file.
+
+    The file's metadata records the event type, seed, global tags and software
+    version, so the file explains itself. Returns the stored metadata.
+    """
+    from b2grid import __version__
+
+    stack = (tags,) if isinstance(tags, str) else tuple(tags)
+    if level == "raw":
+        events = simulate_run(event_type, n, experiment=experiment, run=run, seed=seed)
+        payloads = RecoPayloads.load(db, stack, experiment, run)
+        reco = reconstruction.reconstruct(
+            events, payloads, trigger_rng=np.random.default_rng([seed, _HLT])
+        )
+        events = ak.with_field(
+            events, reco.SoftwareTriggerResult, "SoftwareTriggerResult"
+        )
+    elif level in ("mdst", "cdst"):
+        events = produce_mc(
+            event_type, n, seed=seed, db=db, tags=stack, experiment=experiment,
+            run=run, cdst=level == "cdst",
+        )  # fmt: skip
+    else:
+        raise SchemaError(level, "level", "MC files are raw, cdst or mdst")
+    meta = formats.FileMetadata(
+        level=level,  # type: ignore[arg-type]
+        experiment=experiment,
+        run=run,
+        is_mc=True,
+        campaign=campaign,
+        global_tag=",".join(stack),
+        event_type=event_type,
+        generator_seed=seed,
+        software_version=f"b2grid-{__version__}",
+    )
+    return formats.write_events(path, events, meta)

@@ -70,11 +70,10 @@ def pairs(counts_a: IntArray, counts_b: IntArray) -> tuple[IntArray, IntArray]:
     >>> ia.tolist(), ib.tolist()
     ([0, 1, 2, 2], [0, 0, 1, 2])
     """
-    n_pairs = counts_a * counts_b
-    total = int(n_pairs.sum())
-    event = np.repeat(np.arange(len(counts_a)), n_pairs)
-    k = np.arange(total, dtype=np.int64) - offsets_of(n_pairs)[event]
-    nb = counts_b[event]
-    ia = offsets_of(counts_a)[event] + k // np.maximum(nb, 1)
-    ib = offsets_of(counts_b)[event] + k % np.maximum(nb, 1)
+    a_event = np.repeat(np.arange(len(counts_a), dtype=np.int64), counts_a)
+    nb = counts_b[a_event]  # partners of each a
+    ia = np.repeat(np.arange(len(a_event), dtype=np.int64), nb)
+    first = offsets_of(nb)  # where each a's pairs start
+    start_b = offsets_of(counts_b)[a_event] - first[:-1]
+    ib = np.arange(len(ia), dtype=np.int64) + start_b[ia]
     return ia, ib

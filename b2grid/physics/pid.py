@@ -224,7 +224,7 @@ def _ecl(p: F64, eop: F64) -> F32:
     muon = 0.97 * at_mip + 0.03 / 1.5
     # hadrons: half minimum ionising, half a hadronic shower (exponential, mean 0.4)
     hadron = 0.5 * at_mip + 1.25 * np.exp(-np.maximum(x, 0.0) / 0.4)
-    out: F32 = np.log(np.stack([electron, muon] + [hadron] * 4))
+    out: F32 = np.log(np.maximum(np.stack([electron, muon] + [hadron] * 4), 1e-6))
     return out
 
 
@@ -257,7 +257,7 @@ def _klm(layers: F32, expected: F64) -> F32:
         layers > 0, ELECTRON_PUNCH_THROUGH * tail, 1.0 - ELECTRON_PUNCH_THROUGH
     )
     muon = 0.98 * gauss + 0.02 * hadron
-    out: F32 = np.log(np.stack([electron, muon] + [hadron] * 4))
+    out: F32 = np.log(np.maximum(np.stack([electron, muon] + [hadron] * 4), 1e-6))
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from b2grid import formats
 from b2grid.conditions import ConditionsDB, IoV
-from b2grid.errors import NoPayload
+from b2grid.errors import NoPayload, SchemaError
 from b2grid.physics import chain, hlt, pdg, reconstruction
 from b2grid.physics.conditions import (
     MC_TAG,
@@ -185,7 +185,7 @@ def test_take_data_is_hlt_filtered_data_without_truth(db):
 def test_raw_to_mdst_round_trip_through_root_files(db, tmp_path):
     raw = chain.simulate_run("charged", 400, experiment=1003, run=0, seed=61)
     meta = formats.FileMetadata(level="raw", experiment=1003, run=0, is_mc=True)
-    with pytest.raises(formats.SchemaError, match="SoftwareTriggerResult"):
+    with pytest.raises(SchemaError, match="SoftwareTriggerResult"):
         formats.write_events(tmp_path / "raw.root", raw, meta)
     payloads = RecoPayloads.load(db, MC_TAG, 1003, 0)
     direct = reconstruction.reconstruct(
