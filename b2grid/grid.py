@@ -35,6 +35,8 @@ from b2grid.errors import (
     GridNotRunning,
     SchedulerUnreachable,
 )
+from b2grid.jobs.project import Project
+from b2grid.jobs.service import JobService
 from b2grid.runfile import (
     ControllerLock,
     RunInfo,
@@ -100,6 +102,9 @@ class Grid:
         self.user = user or User.current()
         self._storage: StorageService | None = None
         self._conditions: ConditionsDB | None = None
+        self._jobs: JobService | None = None
+        self._jobs_wake = threading.Event()
+        self._jobs_thread: threading.Thread | None = None
         self.runtime: SiteRuntime | None = None
         self.run_info: RunInfo | None = None
         self._controller = False
@@ -167,6 +172,31 @@ class Grid:
                 self.config, self.sites, self.clock, self.user
             )
         return self._storage
+
+    @property
+    def jobs(self) -> JobService:
+        """The workload management system: projects, jobs, their dispatch."""
+        if self._jobs is None:
+            self._jobs = JobService(
+                self.config, self.sites, self.storage, self.clock, self.user
+            )
+            self._jobs.wake = self._jobs_wake.set
+        return self._jobs
+
+    def submit(self, fn: Callable[..., Any] | str, **kwargs: Any) -> Project:
+        """Submit a project of jobs running ``fn``; see :meth:`JobService.submit`.
+
+        Returns the live :class:`~b2grid.jobs.project.Project` (``.status()``,
+        ``.wait(progress=True)``, ``.outputs()``, ``.kill()``, ``.reschedule()``).
+        """
+        project_id = self.jobs.submit(fn, **kwargs)
+        self._jobs_wake.set()
+        return Project(self.jobs, project_id)
+
+    def project(self, name: str, owner: str | None = None) -> Project:
+        """The project ``name`` of ``owner`` (default: this grid's user)."""
+        record = self.jobs.store.project(owner or self.user.name, name)
+        return Project(self.jobs, record.project_id)
 
     @property
     def conditions(self) -> ConditionsDB:
@@ -240,7 +270,25 @@ class Grid:
             target=self._agent_loop, name="b2grid-site-agent", daemon=True
         )
         self._agent.start()
+        self.jobs.attach(runtime)
+        self._jobs_thread = threading.Thread(
+            target=self._jobs_loop, name="b2grid-jobs-agent", daemon=True
+        )
+        self._jobs_thread.start()
         return self
+
+    def _jobs_loop(self) -> None:
+        """Drive the jobs: at once when something happened, else every second."""
+        while not self._agent_stop.is_set():
+            self._jobs_wake.wait(self.agent_interval)
+            self._jobs_wake.clear()
+            if self._agent_stop.is_set():
+                break
+            try:
+                self.jobs.run_once()
+            except Exception:  # keep the agent alive; the next pass retries
+                if not self._agent_stop.is_set():
+                    log.exception("jobs pass failed")
 
     def _agent_loop(self) -> None:
         last_storage = 0.0
@@ -257,9 +305,15 @@ class Grid:
     def close(self) -> None:
         """Shut down (controller) or detach (attached); safe to call twice."""
         self._agent_stop.set()
+        self._jobs_wake.set()
         if self._agent is not None:
             self._agent.join(timeout=10)
             self._agent = None
+        if self._jobs_thread is not None:
+            self._jobs_thread.join(timeout=10)
+            self._jobs_thread = None
+        if self._jobs is not None:
+            self._jobs.attach(None)
         runtime, self.runtime = self.runtime, None
         self.sites.runtime = None
         if self._storage is not None:

@@ -149,6 +149,7 @@ __all__ = [
     "small_config",
     "small_config_data",
     "small_grid",
+    "synthetic_events",
     "write_config",
 ]
 

@@ -192,6 +192,7 @@ class Catalog:
         meta: DatasetMeta | None = None,
         state: str = AVAILABLE,
         conn: Connection | None = None,
+        datablock: int | None = None,
     ) -> list[str]:
         """Register ``new`` files with one available replica each at ``site``.
 
@@ -200,15 +201,25 @@ class Catalog:
         created if it does not exist. One transaction: all files or none. Returns
         their LFNs. With ``state="copying"`` the replicas are reserved for an upload
         that :meth:`finish_upload` (or :meth:`forget_upload`) concludes.
+
+        ``datablock=N`` puts every file into ``subNN`` (created if needed) instead:
+        for writers that must know a file's LFN before registering it (job outputs
+        are written at their final LFN, then registered); they keep each datablock
+        within :attr:`datablock_size` themselves.
         """
         if conn is None:
             with self.transaction() as own:
                 return self.register_files(
-                    dataset_lpn, new, site, owner, now, meta=meta, state=state, conn=own
-                )
+                    dataset_lpn, new, site, owner, now, meta=meta, state=state,
+                    conn=own, datablock=datablock,
+                )  # fmt: skip
         dataset_id = self._dataset_id(conn, dataset_lpn)
         if dataset_id is None:
             dataset_id = self.create_dataset(conn, dataset_lpn, owner, now, meta)
+        if datablock is not None:
+            return self._register_in_block(
+                conn, dataset_id, dataset_lpn, datablock, new, site, owner, now, state
+            )
         block = conn.execute(
             select(datablocks.c.id, datablocks.c.name, datablocks.c.lpn)
             .where(datablocks.c.dataset_id == dataset_id)
@@ -265,6 +276,68 @@ class Catalog:
             )
             filled += 1
         self._insert_files(conn, file_rows, site, now, state)
+        return out
+
+    def _register_in_block(
+        self,
+        conn: Connection,
+        dataset_id: int,
+        dataset_lpn: str,
+        index: int,
+        new: Sequence[NewFile],
+        site: str,
+        owner: str,
+        now: datetime,
+        state: str,
+    ) -> list[str]:
+        block_lpn = lfns.datablock_lpn(dataset_lpn, index)
+        found = conn.execute(
+            select(datablocks.c.id).where(datablocks.c.lpn == block_lpn)
+        ).first()
+        if found is not None:
+            block_id = int(found.id)
+        else:
+            self.reserve(conn, block_lpn, "datablock", now)
+            block_id = inserted_id(
+                conn.execute(
+                    insert(datablocks).values(
+                        dataset_id=dataset_id,
+                        name=lfns.datablock_name(index),
+                        lpn=block_lpn,
+                        created=iso(now),
+                    )
+                )
+            )
+        stamp = iso(now)
+        rows = [
+            {
+                "lfn": lfns.validate_lfn(f"{block_lpn}/{f.name}"),
+                "datablock_id": block_id,
+                "size": f.size,
+                "adler32": f.adler32,
+                "events": f.events,
+                "exp": f.exp,
+                "run": f.run,
+                "owner": owner,
+                "created": stamp,
+                "state": FILE_AVAILABLE,
+                "extra": "{}",
+            }
+            for f in new
+        ]
+        self._insert_files(conn, rows, site, now, state)
+        return [str(r["lfn"]) for r in rows]
+
+    def files_named(self, lfn_list: Sequence[str]) -> dict[str, FileRecord]:
+        """The known files among ``lfn_list`` (deleted ones excluded), by LFN."""
+        out: dict[str, FileRecord] = {}
+        unique = sorted(set(lfn_list))
+        with self.reading() as conn:
+            for i in range(0, len(unique), 500):
+                where = and_(
+                    files.c.lfn.in_(unique[i : i + 500]), files.c.state != FILE_DELETED
+                )
+                out.update((f.lfn, f) for f in self._files(conn, where))
         return out
 
     def finish_upload(

@@ -1,0 +1,192 @@
+"""The WMS on a real small grid: locality, exactly-once outputs, failures, outages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from b2grid.errors import BadJob, BadProjectName, NotRegistered, ProjectExists
+from b2grid.jobs.execution import JobContext
+from b2grid.jobs.model import JobStatus
+
+
+def concat(ctx: JobContext) -> str:
+    """Write the inputs' bytes, in order, to out.txt (a typical skim-like job)."""
+    with open(ctx.output("out.txt"), "wb") as out:
+        for path in ctx.inputs:
+            out.write(Path(path).read_bytes())
+    print(f"job {ctx.job_id} read {len(ctx.inputs)} files at {ctx.site}")
+    if ctx.kwargs.get("explode"):
+        raise ZeroDivisionError("the analysis divided by zero")
+    return "Done"
+
+
+def sleepy(ctx: JobContext) -> None:
+    time.sleep(ctx.kwargs.get("seconds", 1.0))
+    ctx.output("out.txt").write_text(f"{ctx.job_id}:{ctx.attempt}")
+
+
+_LOCK = threading.Lock()
+
+
+def holds_a_lock(ctx: JobContext, lock: Any = _LOCK) -> None:
+    """Cannot travel: a lock does not pickle."""
+
+
+def put_files(grid, tmp_path: Path, site: str, lpn: str, n: int) -> list[str]:
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"{site}_{i}.dat"
+        p.write_bytes(f"{site}-{i}|".encode() * 50)
+        paths.append(p)
+    return grid.storage.put(paths, lpn, site=site, copies=1, expression=site)
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def fast(grid):
+    grid.jobs.heartbeat_interval = 0.5
+    grid.agent_interval = 0.2
+    yield grid
+    grid.jobs.store.validate_state(cap=grid.jobs.cap)
+
+
+def test_jobs_run_at_their_data_and_register_each_output_once(fast, tmp_path):
+    grid = fast
+    desy = put_files(grid, tmp_path, "DESY", f"/belle/user/{grid.user.name}/in_desy", 3)
+    kek = put_files(grid, tmp_path, "KEK", f"/belle/user/{grid.user.name}/in_kek", 2)
+    inputs = [[lfn] for lfn in desy] + [kek]
+    project = grid.submit(
+        concat, project="locality1", inputs=inputs, outputs=["out.txt"]
+    )
+    assert project.wait(timeout=60) == "Done"
+
+    for state in project.jobs():
+        assert state.status == JobStatus.DONE
+    sites = {s.job_id: s.site for s in project.jobs()}
+    ids = sorted(sites)
+    assert [sites[i] for i in ids] == ["DESY", "DESY", "DESY", "KEK"]
+
+    outputs = project.outputs()
+    assert len(outputs) == 4
+    for lfn in outputs:
+        assert "/locality1/sub00/out_0000" in lfn
+        assert lfn.endswith("_1.txt")
+    fetched = tmp_path / "fetched.txt"
+    grid.storage.fetch(sorted(outputs)[3], fetched)
+    assert fetched.read_bytes() == b"KEK-0|" * 50 + b"KEK-1|" * 50
+    log = grid.jobs.store.log(ids[0])
+    assert "read 1 files at DESY" in log.stdout
+    rules = grid.storage.rules.rules(target=project.output_lpn)
+    assert [(r.copies, r.expression) for r in rules] == [(2, "*")]
+
+
+def test_a_job_that_raises_fails_alone_with_its_traceback(fast, tmp_path):
+    grid = fast
+    lfns = put_files(grid, tmp_path, "KEK", f"/belle/user/{grid.user.name}/in2", 3)
+    project = grid.submit(
+        concat,
+        project="onefails",
+        inputs=[[lfn] for lfn in lfns],
+        outputs=["out.txt"],
+        kwargs=[{}, {"explode": True}, {}],
+    )
+    assert project.wait(timeout=60) == "Failed"
+    states = project.jobs()
+    assert [s.status for s in states] == [
+        JobStatus.DONE,
+        JobStatus.FAILED,
+        JobStatus.DONE,
+    ]
+    assert "ZeroDivisionError" in states[1].minor_status
+    log = grid.jobs.store.log(states[1].job_id)
+    assert "the analysis divided by zero" in log.traceback
+    assert states[1].reschedules == 0, "application errors are not auto-rescheduled"
+    assert len(project.outputs()) == 2
+
+
+def test_waiting_says_why_and_runs_once_the_site_is_back(fast, tmp_path):
+    grid = fast
+    lfns = put_files(grid, tmp_path, "DESY", f"/belle/user/{grid.user.name}/in3", 1)
+    grid.sites.down("DESY")
+    project = grid.submit(concat, project="waits1", inputs=[lfns], outputs=["out.txt"])
+    wait_for(lambda: "DESY (down)" in project.jobs()[0].minor_status, 30)
+    state, verdicts = grid.jobs.diagnose(project.jobs()[0].job_id)
+    assert state.status == JobStatus.WAITING
+    by_site = {v.site: v for v in verdicts}
+    assert set(by_site) == {"KEK", "BNL", "DESY", "SiGNET"}
+    assert "down" in by_site["DESY"].reason
+    grid.sites.up("DESY")
+    assert project.wait(timeout=60) == "Done"
+
+
+def test_a_site_going_down_mid_run_reschedules_its_jobs(fast):
+    grid = fast
+    project = grid.submit(
+        sleepy,
+        project="outage1",
+        n_jobs=2,
+        outputs=["out.txt"],
+        kwargs={"seconds": 3.0},
+        sites=["KEK", "BNL"],
+    )
+    wait_for(lambda: any(s.status == JobStatus.RUNNING for s in project.jobs()), 30)
+    victims = {s.job_id for s in project.jobs() if s.site == "KEK"}
+    grid.sites.down("KEK")
+    assert project.wait(timeout=90) == "Done"
+    states = {s.job_id: s for s in project.jobs()}
+    for job_id in victims:
+        assert states[job_id].attempt == 2
+        assert states[job_id].site == "BNL"
+    outputs = project.outputs()
+    assert len(outputs) == 2, "one output per job whatever was rescheduled"
+    grid.sites.up("KEK")
+
+
+def test_kill_and_manual_reschedule(fast):
+    grid = fast
+    project = grid.submit(
+        sleepy, project="killme", n_jobs=2, outputs=["out.txt"], kwargs={"seconds": 3}
+    )
+    wait_for(lambda: any(s.status == JobStatus.RUNNING for s in project.jobs()), 30)
+    assert project.kill() == 2
+    assert project.wait(timeout=30) == "Failed"
+    assert {s.status for s in project.jobs()} == {JobStatus.KILLED}
+    assert project.outputs() == []
+    # the killed attempts' threads run on to their end (a thread cannot be
+    # interrupted); what they then write is discarded, never registered
+    time.sleep(3.5)
+    grid.jobs.run_once()
+    assert project.outputs() == []
+    assert project.reschedule() == 2
+    assert project.wait(timeout=60) == "Done"
+    assert len(project.outputs()) == 2
+
+
+def test_bad_submissions_are_refused_whole(fast):
+    grid = fast
+    with pytest.raises(BadProjectName):
+        grid.submit(sleepy, project="bad name!", n_jobs=1)
+    with pytest.raises(NotRegistered, match=r"/belle/user/nobody/missing\.root"):
+        grid.submit(sleepy, project="p1", inputs=[["/belle/user/nobody/missing.root"]])
+    with pytest.raises(BadJob, match="priority"):
+        grid.submit(sleepy, project="p2", n_jobs=1, priority=11)
+    with pytest.raises(BadJob, match="did you mean 'DESY'"):
+        grid.submit(sleepy, project="p3", n_jobs=1, sites=["DESYY"])
+    with pytest.raises(BadJob, match="function"):
+        grid.submit(holds_a_lock, project="p4", n_jobs=1)
+    grid.submit(sleepy, project="p5", n_jobs=1, kwargs={"seconds": 0})
+    with pytest.raises(ProjectExists):
+        grid.submit(sleepy, project="p5", n_jobs=1)
+    assert [p.name for p in grid.jobs.store.projects()] == ["p5"]
