@@ -82,6 +82,8 @@ def _register() -> None:
         file,
         grid,
         gt,
+        job,
+        project,
         replica,
         rule,
         site,
@@ -92,6 +94,8 @@ def _register() -> None:
     cli.add_command(ds.ds)
     cli.add_command(gt.gt)
     cli.add_command(file.file)
+    cli.add_command(project.project)
+    cli.add_command(job.job)
     cli.add_command(rule.rule)
     cli.add_command(replica.replica)
     cli.add_command(site.site)
