@@ -190,3 +190,51 @@ def test_bad_submissions_are_refused_whole(fast):
     with pytest.raises(ProjectExists):
         grid.submit(sleepy, project="p5", n_jobs=1)
     assert [p.name for p in grid.jobs.store.projects()] == ["p5"]
+
+
+def count_inputs(ctx: JobContext) -> None:
+    ctx.output("n.txt").write_text(str(len(ctx.inputs)))
+
+
+def run_many(grid, tmp_path: Path, n_jobs: int) -> None:
+    """Jobs over files spread on KEK, BNL, DESY with BNL banned: locality holds."""
+    import random
+
+    rnd = random.Random(7)  # noqa: S311 - test data, not secrets
+    by_site = {
+        site: put_files(
+            grid, tmp_path, site, f"/belle/user/{grid.user.name}/m{site}", 8
+        )
+        for site in ("KEK", "BNL", "DESY")
+    }
+    grid.sites.ban("BNL")
+    inputs = []
+    for _ in range(n_jobs):
+        site = rnd.choice(("KEK", "DESY", "KEK", "DESY", "BNL"))
+        inputs.append(rnd.sample(by_site[site], rnd.randint(1, 3)))
+    project = grid.submit(
+        count_inputs, project="many", inputs=inputs, outputs=["n.txt"]
+    )
+    # BNL-only inputs wait for a copy elsewhere: the rule engine makes it
+    wait_for(lambda: grid.jobs.store.summary(project.project_id).waiting == 0
+             or grid.storage.run_agents() is None, 120)  # fmt: skip
+    assert project.wait(timeout=300) == "Done"
+    files = grid.storage.catalog.files_named([lfn for job in inputs for lfn in job])
+    local = total = 0
+    for state, job_inputs in zip(project.jobs(), inputs, strict=True):
+        assert state.site in ("KEK", "DESY", "SiGNET"), "never at banned BNL"
+        for lfn in job_inputs:
+            total += files[lfn].size
+            local += files[lfn].size if state.site in files[lfn].available_sites else 0
+    assert local / total >= 0.99
+    assert len(project.outputs()) == n_jobs
+    grid.sites.unban("BNL")
+
+
+def test_jobs_go_to_their_data_and_never_to_a_banned_site(fast, tmp_path):
+    run_many(fast, tmp_path, 120)
+
+
+@pytest.mark.slow
+def test_five_hundred_jobs_keep_locality(fast, tmp_path):
+    run_many(fast, tmp_path, 500)
