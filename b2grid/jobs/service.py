@@ -533,9 +533,11 @@ class JobService:
             state = self._event(a.job_id, lc.Match(a.site, a.remote_bytes), now)
             if state is not None:
                 report.dispatched += 1
+        current = {w.state.job_id: w.state.minor_status for w in waiting}
         for job_id, reason in result.waiting.items():
-            self._event(job_id, lc.Wait(reason), now)
             report.waiting += 1
+            if current.get(job_id) != reason:  # unchanged reasons cost no write
+                self._event(job_id, lc.Wait(reason), now)
         for req in result.replication:
             for lfn in req.lfns:
                 if (lfn, req.site) in self._replication:

@@ -16,14 +16,8 @@ import numpy.typing as npt
 from particle import Particle
 
 from b2grid.errors import PhysicsError
-from b2grid.physics.ecl_geometry import (
-    BLOCK_EVENTS,
-    N_CRYSTALS,
-    event_blocks,
-    geometry,
-    group_by_key,
-    locate,
-)
+from b2grid.physics import ecl_kernels
+from b2grid.physics.ecl_geometry import BLOCK_EVENTS, N_CRYSTALS, event_blocks, geometry
 
 __all__ = [
     "ADC_PER_GEV",
@@ -60,6 +54,10 @@ _EM_CONSTANT = 0.0108
 #: and halo in crystal widths (EM: central crystal 70-85 %, E9/E21 ~ 0.95)
 _EM, _MIP, _HAD = 0, 1, 2
 _PROFILE = np.array([[0.80, 0.15, 0.90], [1.0, 0.04, 0.04], [0.40, 0.45, 1.6]])
+_SCALES = np.ascontiguousarray(_PROFILE[:, 1:])
+#: digit time resolution hypot(_TIME_CONSTANT, _TIME_NOISE / E) [ns; ns GeV]
+_TIME_CONSTANT = 1.0
+_TIME_NOISE = 1e-2
 #: species that need their mass for the kinetic energy; others count as massless
 _MASSIVE = (13, 211, 321, 2212, 2112, 130)
 
@@ -160,79 +158,6 @@ def _species() -> tuple[npt.NDArray[np.int8], F64]:
     return cls, mass
 
 
-def _showers(
-    pdg: I64, energy: F64, theta: F64, phi: F64, rng: np.random.Generator
-) -> tuple[I64, F64, F64, F64, F64, I64]:
-    """Impact crystal, shower centre (u, v) relative to its centre in crystal widths,
-    total deposit (0 = none), core weight and kind of each particle."""
-    n = len(pdg)
-    cls_table, mass_table = _species()
-    code = np.minimum(np.abs(pdg), 2999)
-    cls = cls_table[code]
-    choice = rng.random(n)
-    kind = np.where(cls == 0, _EM, _HAD)
-    kind[(cls == 1) | ((cls == 2) & (choice < 0.5))] = _MIP
-    kinetic = np.maximum(energy - mass_table[code], 0.0)
-
-    z = _normals(rng, 5 * n).reshape(5, n).astype(np.float64)
-    e = np.maximum(energy, 1e-3)
-    res = np.sqrt(_EM_STOCHASTIC**2 / np.sqrt(e) + _EM_CONSTANT**2)
-    # rear leakage out of the 16 X0 crystals grows with the depth of the shower
-    # maximum, ~ln E: 0.3 % at 0.1 GeV, 1.3 % at 1 GeV, 2 % at 5 GeV
-    rear = 0.0045 * np.log(np.maximum(e, 0.05) / 0.05)
-    em_dep = energy * (1.0 - rear) * (1.0 + res * z[0])
-    landau = 0.18 - 0.008 * np.log(np.square(z[1]))  # Moyal, most probable 0.18
-    mip_dep = np.minimum(landau, kinetic)
-    had_dep = (0.2 + 0.6 * rng.random(n)) * kinetic
-    deposit = np.choose(kind, [em_dep, mip_dep, had_dep])
-    lost = (cls == 4) | ((cls == 3) & (choice >= 0.6))
-    cell, u, v = locate(theta, phi)
-    deposit = np.where(lost | (cell == 0), 0.0, np.maximum(deposit, 0.0))
-    # the shower axis wanders: EM by ~0.07/sqrt(E) crystal widths, hadronic by 0.3
-    wander = np.choose(kind, [np.sqrt(0.0049 / e + 0.0016), 0.0, 0.3])
-    u += wander * z[2]
-    v += wander * z[3]
-    core = np.clip(_PROFILE[kind, 0] + np.where(kind == _MIP, 0.0, 0.03 * z[4]), 0, 1)
-    return cell, u, v, deposit, core, kind
-
-
-def _deposits(
-    cell: I64, u: F64, v: F64, deposit: F64, core: F64, kind: I64
-) -> tuple[I64, npt.NDArray[np.float32]]:
-    """(showers, 25) crystals and deposits of the 5x5 block around each impact
-    crystal: a core + halo profile, each a product of Laplace densities in theta and
-    phi, integrated over the crystal faces (tabulated; exact in theta where the
-    block reaches into another region, so that energy falls into the gaps)."""
-    geo = geometry()
-    table = _profile_table()
-    size = int(2 * _SPAN * _STEPS) + 1
-    iu = np.clip(np.rint((u + _SPAN) * _STEPS), 0, size - 1).astype(np.int64)
-    iv = np.clip(np.rint((v + _SPAN) * _STEPS), 0, size - 1).astype(np.int64)
-    base = 2 * size * kind
-    w_core = (deposit * core).astype(np.float32)[:, None]
-    w_halo = (deposit * (1.0 - core)).astype(np.float32)[:, None]
-    t_core = np.take(table, base + iu, 0) * w_core
-    t_halo = np.take(table, base + size + iu, 0) * w_halo
-    edge = np.flatnonzero(geo.cell_near_region_edge[cell])
-    if len(edge):  # exact theta integrals over the real ring edges
-        c = cell[edge]
-        lo, hi = geo.ring_theta_lo, geo.ring_theta_hi
-        rows = np.clip(geo.cell_ring[c][:, None] + np.arange(-2, 3), 0, len(lo) - 1)
-        width = geo.cell_dtheta[c][:, None]
-        centre = geo.cell_theta[c][:, None] + u[edge, None] * width
-        a_lo, a_hi = (lo[rows] - centre) / width, (hi[rows] - centre) / width
-        a_hi = np.where(np.take(geo.neighbours25, c, 0)[:, ::5] > 0, a_hi, a_lo)
-        for comp, out, w in ((1, t_core, w_core), (2, t_halo, w_halo)):
-            scale = _PROFILE[kind[edge], comp][:, None]
-            frac = _laplace_cdf(a_hi, scale) - _laplace_cdf(a_lo, scale)
-            out[edge] = frac * w[edge]
-    deps = (
-        t_core[:, :, None] * np.take(table, base + iv, 0)[:, None, :]
-        + t_halo[:, :, None] * np.take(table, base + size + iv, 0)[:, None, :]
-    )
-    return np.take(geo.neighbours25, cell, 0), deps.reshape(len(cell), 25)
-
-
 def simulate(
     event: npt.ArrayLike,
     pdg: npt.ArrayLike,
@@ -286,52 +211,79 @@ def simulate(
         ev, columns = ev[order], [c[order] for c in columns]
     p_pdg, mc = (c.astype(np.int64) for c in (columns[0], columns[4]))
     p_e, p_theta, p_phi = (c.astype(np.float64) for c in columns[1:4])
-    gain = np.asarray(gains, dtype=np.float64)
-    parts = []
-    for first, p0, p1 in event_blocks(ev, n_events):
+    ev = _plain(ev, np.int64)
+    gain = _plain(gains, np.float64)
+    geo = geometry()
+    species = _species()
+    blocks = event_blocks(ev, n_events)
+    # each shower reaches at most the 25 crystals of its 5x5 block
+    out = _Digits(25 * len(ev))
+    most = max([p1 - p0 for _, p0, p1 in blocks], default=0)
+    shower = [np.empty(most, t) for t in (np.int64, *(np.float64,) * 4, np.int64)]
+    key_cell, key_owner = np.empty(25 * most, np.int64), np.empty(25 * most, np.int64)
+    key_total, sigma_t = (np.empty(25 * most, np.float32) for _ in range(2))
+    for _, p0, p1 in blocks:
+        n = p1 - p0
         sl = slice(p0, p1)
-        cell, u, v, dep, core, kind = _showers(
-            p_pdg[sl], p_e[sl], p_theta[sl], p_phi[sl], rng
-        )
-        live = np.flatnonzero(dep > 0.0)
-        cells, deps = _deposits(
-            cell[live], u[live], v[live], dep[live], core[live], kind[live]
-        )
-        entry = np.flatnonzero(deps > _DEPOSIT_CUT)
-        shower = np.take(live, entry // 25) + p0
-        e_cell = np.take(cells, entry)
-        e_dep = np.take(deps, entry)
-        key = (np.take(ev, shower) - first) * _NC + e_cell
-        rep, total, owner = group_by_key(key, e_dep, 1e7)
-        e = total + NOISE_SIGMA * _normals(rng, len(total))
-        keep = np.flatnonzero(e > THRESHOLD)
-        e = e[keep]
-        owner = owner[keep]
-        c = np.take(e_cell, np.take(rep, keep))
-        sigma_t = np.sqrt(1.0 + np.square(1e-2 / e))
-        parts.append(
-            (
-                ev[shower[owner]],
-                c.astype(np.int16),
-                np.rint(e * (ADC_PER_GEV * np.take(gain, c))).astype(np.int32),
-                (sigma_t * _normals(rng, len(keep))).astype(np.float32),
-                mc[shower[owner]].astype(np.int32),
-            )
-        )
-    return _concat(parts)
+        choice = rng.random(n)
+        z_index = rng.integers(0, 2**16, 5 * n, dtype=np.uint16)  # see _normals
+        fraction = rng.random(n)
+        ecl_kernels.showers(
+            p_pdg[sl], p_e[sl], p_theta[sl], p_phi[sl], choice, z_index, fraction,
+            _normal_table(), *species, (_EM_STOCHASTIC**2, _EM_CONSTANT**2), _PROFILE,
+            geo.edges_snap, geo.interval_ring_snap, geo.ring_first, geo.ring_nphi,
+            geo.cell_theta, geo.cell_phi, geo.cell_dtheta, geo.cell_dphi, *shower,
+        )  # fmt: skip
+        n_keys = ecl_kernels.shower_keys(
+            ev[sl], *(a[:n] for a in shower),
+            _profile_table(), _SCALES, _SPAN, float(_STEPS), _DEPOSIT_CUT,
+            geo.cell_near_region_edge, geo.cell_ring, geo.cell_theta, geo.cell_dtheta,
+            geo.ring_theta_lo, geo.ring_theta_hi, geo.neighbours25,
+            key_cell, key_total, key_owner,
+        )  # fmt: skip
+        noise = rng.integers(0, 2**16, n_keys, dtype=np.uint16)
+        k = ecl_kernels.digitise(
+            key_cell, key_total, key_owner, n_keys, noise, _normal_table(),
+            NOISE_SIGMA, THRESHOLD, float(ADC_PER_GEV), gain,
+            _TIME_CONSTANT, _TIME_NOISE, ev[sl], mc[sl],
+            out.event, out.cell, out.adc, out.mc_index, sigma_t, out.n,
+        )  # fmt: skip
+        np.multiply(sigma_t[:k], _normals(rng, k), out=out.time[out.n : out.n + k])
+        out.n += k
+    return out.digits()
 
 
-_Columns = tuple[
-    I64, npt.NDArray[np.int16], npt.NDArray[np.int32], F32, npt.NDArray[np.int32]
-]
+def _plain(a: npt.ArrayLike, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """``a`` as a C-contiguous, writeable array of ``dtype`` (copied only when not):
+    the kernels then always see the same array types and compile once."""
+    return np.require(a, dtype, ["C", "W"])
 
 
-def _concat(parts: list[_Columns]) -> EclDigits:
-    """One :class:`EclDigits` from per-block columns (already in the final dtypes)."""
-    if not parts:
-        return EclDigits.empty()
-    cols = [np.concatenate([p[i] for p in parts]) for i in range(5)]
-    return EclDigits(cols[0], cols[1], cols[2], cols[3], cols[4])
+class _Digits:
+    """Digit columns of a known largest length, filled by the kernels from ``n``
+    on; :meth:`digits` hands them over trimmed (no copy) and forgets them."""
+
+    def __init__(self, capacity: int) -> None:
+        self.event = np.empty(capacity, np.int64)
+        self.cell = np.empty(capacity, np.int16)
+        self.adc = np.empty(capacity, np.int32)
+        self.time = np.empty(capacity, np.float32)
+        self.mc_index = np.empty(capacity, np.int32)
+        self.n = 0
+
+    def columns(self, start: int) -> tuple[npt.NDArray[Any], ...]:
+        """Views of the five columns from ``start`` on, for a kernel to fill."""
+        return tuple(getattr(self, f)[start:] for f in _FIELDS)
+
+    def digits(self) -> EclDigits:
+        cols = [getattr(self, f) for f in _FIELDS]
+        for f in _FIELDS:
+            delattr(self, f)
+        for c in cols:
+            # realloc in place: these arrays have no views left (refcheck would
+            # count the list's and the loop's references)
+            c.resize(self.n, refcheck=False)
+        return EclDigits(cols[0], cols[1], cols[2], cols[3], cols[4])
 
 
 def background(
@@ -369,15 +321,18 @@ def background(
     if rate == 0.0 or n_events == 0:
         return EclDigits.empty()
     gain = np.ones(_NC) if gains is None else np.asarray(gains, dtype=np.float64)
-    event = np.repeat(np.arange(n_events), rng.poisson(rate, n_events))
+    counts = rng.poisson(rate, n_events)
     # one uniform picks the crystal: regions weighted by crystals x density 3:1:3
     n_reg = np.array([1152, 6624, 960])
     edge = np.cumsum(n_reg * [3.0, 1.0, 3.0]) / np.dot(n_reg, [3.0, 1.0, 3.0])
     scale = n_reg / np.diff(edge, prepend=0.0)
     offset = np.array([1, 1153, 7777]) - np.concatenate([[0.0], edge[:2]]) * scale
-    parts = []
-    for first, p0, p1 in event_blocks(event, n_events):
-        x, y = rng.random(p1 - p0), rng.random(p1 - p0)
+    out = _Digits(int(counts.sum()))
+    for first in range(0, n_events, BLOCK_EVENTS):
+        block = slice(first, min(first + BLOCK_EVENTS, n_events))
+        event = np.repeat(np.arange(block.start, block.stop), counts[block])
+        n = len(event)
+        x, y = rng.random(n), rng.random(n)
         reg = (x >= edge[0]).astype(np.intp) + (x >= edge[1])
         cell = (x * scale[reg] + offset[reg]).astype(np.int16)
         energy = np.where(
@@ -386,19 +341,22 @@ def background(
             0.5e-3 - 2e-3 * np.log1p((0.05 - y) / 0.95),  # 0.5 MeV + Exp(2 MeV)
         )
         adc = np.rint(energy * ADC_PER_GEV * gain[cell]).astype(np.int32)
-        time = (rng.random(p1 - p0, dtype=np.float32) - 0.5) * np.float32(1000.0)
-        mc = np.full(p1 - p0, -1, dtype=np.int32)
-        parts.append(_combine_columns(first, event[p0:p1], cell, adc, time, mc))
-    return _concat(parts)
+        time = (rng.random(n, dtype=np.float32) - 0.5) * np.float32(1000.0)
+        mc = np.full(n, -1, dtype=np.int32)
+        # a crystal hit twice in an event makes one digit
+        out.n += ecl_kernels.merge_digits(
+            (event,), (cell,), (adc,), (time,), (mc,), *out.columns(out.n)
+        )
+    return out.digits()
 
 
-def _combine_columns(first: int, *cols: npt.NDArray[Any]) -> _Columns:
-    """One digit per (event, crystal) of the event-sorted digit columns of the block
-    starting at event ``first``: counts summed, time and mc_index of the largest."""
-    event, cell, adc, time, mc = cols
-    a = adc.astype(np.float64)
-    rep, total, owner = group_by_key((event - first) * _NC + cell, a, 1.0)
-    return (event[rep], cell[rep], total.astype(np.int32), time[owner], mc[owner])
+def _merged(sets: list[tuple[npt.NDArray[Any], ...]]) -> EclDigits:
+    """One digit per (event, crystal) of event-sorted sets of the five digit columns
+    (see :func:`merge`)."""
+    out = _Digits(sum(len(d[0]) for d in sets))
+    cols = [tuple(_plain(d[i], t) for d in sets) for i, t in enumerate(_DTYPES)]
+    out.n = ecl_kernels.merge_digits(*cols, *out.columns(0))
+    return out.digits()
 
 
 def merge(*digits: EclDigits) -> EclDigits:
@@ -418,20 +376,4 @@ def merge(*digits: EclDigits) -> EclDigits:
     sets = [d for d in digits if len(d)]
     if len(sets) <= 1:
         return sets[0] if sets else EclDigits.empty()
-    n_events = max(int(d.event[-1]) for d in sets) + 1
-    starts = np.append(np.arange(0, n_events, BLOCK_EVENTS), n_events)
-    cuts = [np.searchsorted(d.event, starts) for d in sets]
-    parts = []
-    for b in range(len(starts) - 1):  # blocks of events
-        cols = [
-            np.concatenate(
-                [
-                    getattr(d, f)[c[b] : c[b + 1]]
-                    for d, c in zip(sets, cuts, strict=True)
-                ]
-            )
-            for f in _FIELDS
-        ]
-        order = np.argsort(cols[0], kind="stable")  # merges the sorted runs
-        parts.append(_combine_columns(int(starts[b]), *(c[order] for c in cols)))
-    return _concat(parts)
+    return _merged([tuple(getattr(d, f) for f in _FIELDS) for d in sets])

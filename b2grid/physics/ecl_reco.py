@@ -14,14 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from b2grid.errors import PhysicsError
+from b2grid.physics import ecl_kernels
 from b2grid.physics.ecl import ADC_PER_GEV, EclDigits
-from b2grid.physics.ecl_geometry import (
-    N_CRYSTALS,
-    OFFSETS21,
-    event_blocks,
-    geometry,
-    scratch_table,
-)
+from b2grid.physics.ecl_geometry import OFFSETS21, geometry
 
 __all__ = [
     "CR_THRESHOLD",
@@ -33,6 +28,7 @@ __all__ = [
 ]
 
 F64 = npt.NDArray[np.float64]
+I16 = npt.NDArray[np.int16]
 I64 = npt.NDArray[np.int64]
 
 #: mean E_true / E_reco of single photons with ``leakage=1`` (20,000 each at 0.1, 1
@@ -48,8 +44,6 @@ _ALPHA = 2.5 * 5.0 / 3.8
 _SPLIT = np.exp(-_ALPHA * np.hypot(*np.array(OFFSETS21, dtype=float).T))
 #: log-weight offset of the position (basf2's w0)
 _W0 = 4.0
-_TWO_PI = 2.0 * math.pi
-_NC = N_CRYSTALS + 1
 #: forward half of the 3x3 (same ring +1 in phi, next ring) for connected regions
 _FORWARD = [
     i for i, (r, c) in enumerate(OFFSETS21[:9]) if r == 1 or (r == 0 and c == 1)
@@ -108,39 +102,20 @@ def calibrated_energy(digits: EclDigits, calib: npt.ArrayLike) -> F64:
 
 
 @functools.cache
-def _tables() -> tuple[I64, I64, I64, I64, npt.NDArray[np.bool_]]:
-    """Contiguous neighbour tables: 8 neighbours, the forward 4 and backward 3 of
-    the graph of connected regions, the 21; and which crystals need the backward
-    ones (their ring and the ring below differ in phi-count, so that the
-    neighbour relation is not symmetric there)."""
+def _tables() -> tuple[I16, I16, I16]:
+    """Compact neighbour tables of the clustering: the 8 neighbours; the links of
+    the graph of connected regions, the forward 4 and, where the ring below has
+    another phi-count (so that the neighbour relation is not symmetric), the
+    backward 3 (0 elsewhere); the 21."""
     geo = geometry()
-    nb8 = np.ascontiguousarray(geo.neighbours9[:, 1:])
-    fwd = np.ascontiguousarray(geo.neighbours9[:, _FORWARD])
-    back = np.ascontiguousarray(geo.neighbours9[:, _BACKWARD])
     ring = geo.cell_ring
     below = geo.ring_nphi[np.maximum(ring - 1, 0)]
     needs_back = (ring > 0) & (below != geo.ring_nphi[ring])
-    needs_back[0] = False
-    return nb8, fwd, back, geo.neighbours21, needs_back
-
-
-def _roots(a: I64, b: I64, label: I64) -> I64:
-    """Root of each node's connected component for the edges (a, b), starting from
-    the forest of parent pointers ``label`` (changed in place or returned)."""
-    up = np.empty_like(label)
-    while True:
-        while True:  # jump pointers until every node points at its root
-            np.take(label, label, out=up)
-            if np.array_equal(up, label):
-                break
-            label, up = up, label
-        la, lb = np.take(label, a), np.take(label, b)
-        apart = np.flatnonzero(la != lb)
-        if not len(apart):
-            return label
-        # hook the larger root of each edge still apart onto the smaller one
-        a, b, la, lb = a[apart], b[apart], la[apart], lb[apart]
-        np.minimum.at(label, np.maximum(la, lb), np.minimum(la, lb))
+    back = np.where(needs_back[:, None], geo.neighbours9[:, _BACKWARD], 0)
+    links = np.concatenate([geo.neighbours9[:, _FORWARD], back], axis=1)
+    tables = (geo.neighbours9[:, 1:], links, geo.neighbours21)
+    nb8, links, nb21 = (np.ascontiguousarray(t, dtype=np.int16) for t in tables)
+    return nb8, links, nb21
 
 
 def cluster(
@@ -187,121 +162,30 @@ def cluster(
     Connected regions are the components of the graph of in-time digits above
     :data:`CR_THRESHOLD` (basf2's "grow" cut) linked by 3x3 neighbourhood.
     """
-    geo = geometry()
-    nb8, fwd, back, nb21, needs_back = _tables()
-    e_all = np.asarray(energy, dtype=np.float64)
+    e_all = np.require(energy, np.float64, ["C", "W"])
     if len(e_all) != len(digits):
         raise PhysicsError("ECL cluster: one energy per digit is needed")
     if len(digits) and not 0 <= digits.event[0] <= digits.event[-1] < n_events:
         raise PhysicsError(f"ECL cluster: digits not sorted in events [0, {n_events})")
+    geo = geometry()
+    nb8, links, nb21 = _tables()
     lo, hi = time_window
-    cr_cut = min(CR_THRESHOLD, seed_threshold)
-    table = scratch_table(np.int64)  # all zero between blocks
-    parts: list[tuple[npt.NDArray[np.generic], ...]] = []
-    try:
-        for first, d0, d1 in event_blocks(digits.event, n_events):
-            t_blk = digits.time[d0:d1]
-            e_blk = e_all[d0:d1]
-            d = np.flatnonzero((t_blk >= lo) & (t_blk <= hi) & (e_blk > 0.0))
-            m = len(d)
-            evl = digits.event[d0:d1][d] - first
-            cells = digits.cell[d0:d1][d].astype(np.int64)
-            e = e_blk[d]
-            base = evl * _NC
-            key = base + cells
-            table[key] = np.arange(1, m + 1)
-            e_pad = np.concatenate([[0.0], e])
-            rank = np.concatenate([[-1.0], e - 1e-12 * cells])
-            take = np.take  # gathers: np.take is several times faster on rows
-
-            cand = np.flatnonzero(e >= seed_threshold)
-            nb = take(
-                table, take(base, cand)[:, None] + take(nb8, take(cells, cand), 0)
-            )
-            better = take(rank, nb).max(axis=1, initial=-2.0)
-            seed = cand[take(rank, cand + 1) > better]
-
-            seed_cell = take(cells, seed)
-            around = take(nb21, seed_cell, 0)
-            member = take(table, take(base, seed)[:, None] + around)
-            weight = take(e, seed)[:, None] * _SPLIT
-            shared = np.bincount(member.ravel(), weight.ravel(), minlength=m + 1)
-            part = take(e_pad, member) * (weight / take(shared, member))
-            e21 = part.sum(axis=1)
-            p9 = part[:, :9]
-            e9 = p9.sum(axis=1)
-            lw = np.maximum(0.0, _W0 + np.log(np.maximum(p9, 1e-300) / e9[:, None]))
-            sw = lw.sum(axis=1)
-            around9 = around[:, :9]
-            theta = (lw * take(geo.cell_theta, around9)).sum(axis=1) / sw
-            phi0 = take(geo.cell_phi, seed_cell)
-            dphi = take(geo.cell_phi, around9) - phi0[:, None]
-            dphi -= _TWO_PI * np.rint(dphi / _TWO_PI)  # neighbours across phi = +-pi
-            phi = phi0 + (lw * dphi).sum(axis=1) / sw
-            phi -= _TWO_PI * np.floor((phi + math.pi) / _TWO_PI)
-
-            # connected regions over the digits above the CR cut
-            node = np.flatnonzero(e >= cr_cut)
-            k = len(node)  # node k: "no node", a dummy that never gets an edge
-            node_of = np.full(m + 1, k)
-            node_of[node + 1] = np.arange(k)
-            node_cell = take(cells, node)
-            node_base = take(base, node)[:, None]
-            link = take(
-                node_of, take(table, node_base + take(fwd, node_cell, 0))
-            ).ravel()
-            edge = np.flatnonzero(link < k)
-            a, b = edge // len(_FORWARD), take(link, edge)
-            extra = np.flatnonzero(take(needs_back, node_cell))  # asymmetric rings
-            if len(extra):
-                keys = node_base[extra] + take(back, node_cell[extra], 0)
-                link = take(node_of, take(table, keys)).ravel()
-                edge = np.flatnonzero(link < k)
-                a = np.concatenate([a, extra[edge // len(_BACKWARD)]])
-                b = np.concatenate([b, take(link, edge)])
-            # start from each seed's 3x3, adjacent to it, as one tree
-            label = np.arange(k + 1)
-            seed_node = take(node_of, seed + 1)
-            label[take(node_of, member[:, :9])] = seed_node[:, None]
-            seed_root = take(_roots(a, b, label), seed_node)
-            marked = np.zeros(k, dtype=np.int64)
-            marked[seed_root] = 1
-            count = np.cumsum(marked)
-            start = np.searchsorted(take(evl, node), take(evl, seed))
-            region = take(count, seed_root) - take(count, start) + take(marked, start)
-
-            table[key] = 0
-            g = d[seed] + d0
-            parts.append(
-                (
-                    digits.event[g],
-                    (e21 * leakage).astype(np.float32),
-                    theta.astype(np.float32),
-                    phi.astype(np.float32),
-                    (e9 / e21).astype(np.float32),
-                    digits.time[g],
-                    np.count_nonzero(part > 0.0, axis=1).astype(np.int16),
-                    digits.cell[g],
-                    region.astype(np.int16),
-                    digits.mc_index[g],
-                )
-            )
-    except BaseException:
-        table.fill(0)  # keep the table clean for the next call
-        raise
-    if not parts:
-        z = np.zeros(0)
-        parts = [(z.astype(np.int64), *(z.astype(np.float32),) * 5, *(z,) * 4)]
-    cols = [np.concatenate([p[i] for p in parts]) for i in range(len(_FIELDS))]
+    offsets = np.searchsorted(digits.event, np.arange(n_events + 1))
+    columns = (np.require(c, requirements=["C", "W"]) for c in (digits.cell, digits.time))
+    seed, energy21, theta, phi, e9oe21, n_hits, region = ecl_kernels.cluster_digits(
+        offsets, *columns, e_all, float(lo), float(hi), float(seed_threshold),
+        float(min(CR_THRESHOLD, seed_threshold)), float(leakage), _W0,
+        nb8, links, nb21, _SPLIT, geo.cell_theta, geo.cell_phi,
+    )  # fmt: skip
     return EclClusters(
-        cols[0].astype(np.int64),
-        cols[1].astype(np.float32),
-        cols[2].astype(np.float32),
-        cols[3].astype(np.float32),
-        cols[4].astype(np.float32),
-        cols[5].astype(np.float32),
-        cols[6].astype(np.int16),
-        cols[7].astype(np.int16),
-        cols[8].astype(np.int16),
-        cols[9].astype(np.int32),
+        digits.event[seed],
+        energy21,
+        theta,
+        phi,
+        e9oe21,
+        digits.time[seed],
+        n_hits,
+        digits.cell[seed],
+        region,
+        digits.mc_index[seed],
     )

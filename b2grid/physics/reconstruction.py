@@ -16,7 +16,8 @@ import numpy as np
 from b2grid.formats import PID_DETECTORS, PID_HYPOTHESES
 from b2grid.physics import ecl, ecl_reco, hlt, klm, pid, tracking, v0
 from b2grid.physics.conditions import RecoPayloads
-from b2grid.physics.flat import counts_of, flatten, jagged, local_index, pairs
+from b2grid.physics.ecl_kernels import match_nearest
+from b2grid.physics.flat import counts_of, flatten, jagged, offsets_of
 
 #: largest track-cluster angular distance for a match (rad)
 MATCH_ANGLE = 0.06
@@ -53,10 +54,10 @@ def _digits(raw: ak.Array) -> ecl.EclDigits:
     )
 
 
-def _angle(t1: Any, p1: Any, t2: Any, p2: Any) -> Any:
-    """Opening angle between two directions given by (theta, phi)."""
-    cos = np.sin(t1) * np.sin(t2) * np.cos(p1 - p2) + np.cos(t1) * np.cos(t2)
-    return np.arccos(np.clip(cos, -1.0, 1.0))
+def _unit(theta: Any, phi: Any) -> Any:
+    """Unit vectors (n, 3) for directions (theta, phi)."""
+    st = np.sin(theta)
+    return np.column_stack([st * np.cos(phi), st * np.sin(phi), np.cos(theta)])
 
 
 def match(
@@ -68,32 +69,16 @@ def match(
     Returns ``(b_of_a, a_of_b)``: local indices of the partner, -1 when unmatched.
     Greedy by distance: the closest pairs are matched first.
     """
-    ca, cb = counts_of(a_event, n_events), counts_of(b_event, n_events)
-    ia, ib = pairs(ca, cb)
-    dist = _angle(a_theta[ia], a_phi[ia], b_theta[ib], b_phi[ib])
-    keep = dist < max_angle
-    ia, ib, dist = ia[keep], ib[keep], dist[keep]
-    order = np.argsort(dist, kind="stable")
-    ia, ib = ia[order], ib[order]
-    # greedy by distance: each round every free a takes its nearest free b, each b
-    # keeps the nearest a asking for it; the globally nearest pair always lands, so
-    # the loop ends (in practice after 1-3 rounds)
-    b_of_a = np.full(len(a_event), -1, dtype=np.int64)
-    a_of_b = np.full(len(b_event), -1, dtype=np.int64)
-    cand = np.arange(len(ia))
-    while len(cand):
-        _, first = np.unique(ia[cand], return_index=True)
-        sel = np.sort(cand[first])
-        _, first = np.unique(ib[sel], return_index=True)
-        sel = sel[first]
-        b_of_a[ia[sel]] = ib[sel]
-        a_of_b[ib[sel]] = ia[sel]
-        cand = cand[(b_of_a[ia[cand]] < 0) & (a_of_b[ib[cand]] < 0)]
-    la, lb = local_index(a_event, n_events), local_index(b_event, n_events)
-    return (
-        np.where(b_of_a >= 0, lb[np.maximum(b_of_a, 0)], -1),
-        np.where(a_of_b >= 0, la[np.maximum(a_of_b, 0)], -1),
+    # pairs closer than max_angle, nearest first; then in rounds every free a
+    # takes its nearest free b, each b keeps the nearest a asking for it; the
+    # globally nearest pair always lands, so the rounds end (compiled: a loop over
+    # the pairs of each event)
+    offsets = [offsets_of(counts_of(ev, n_events)) for ev in (a_event, b_event)]
+    ua, ub = (
+        np.ascontiguousarray(_unit(t, p), dtype=np.float64)
+        for t, p in ((a_theta, a_phi), (b_theta, b_phi))
     )
+    return match_nearest(*offsets, ua, ub, float(np.cos(max_angle)))
 
 
 def reconstruct(
