@@ -44,6 +44,7 @@ from b2grid.jobs.model import (
     Requirements,
     validate_project_name,
 )
+from b2grid.jobs.records import JobRecord
 from b2grid.jobs.store import JobStore
 from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
@@ -110,6 +111,9 @@ class JobService:
     heartbeat_interval: float = 10.0
     #: a running job silent this long (grid seconds) is Stalled and rescheduled
     stalled_after: float = 600.0
+    #: jobs matched per slot: a second one queued at the site's scheduler keeps the
+    #: slot busy while the controller books the first one's result
+    prefetch: int = 2
 
     def __init__(
         self,
@@ -132,6 +136,9 @@ class JobService:
         )
         self._signals: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._replication: set[tuple[str, str]] = set()
+        #: output datasets already under a rule; job records (specs never change)
+        self._protected: set[str] = set()
+        self._records: dict[int, JobRecord] = {}
         self._lock = threading.RLock()
         self._subscribed = False
         #: called when something happened that a pass of run_once should see
@@ -316,9 +323,8 @@ class JobService:
                 and site.name not in live
             ):
                 status = "down"  # no workers (yet): nothing can start there
-            views.append(
-                SiteView(site.name, status, site.slots, active.get(site.name, 0))
-            )
+            slots = site.slots * self.prefetch
+            views.append(SiteView(site.name, status, slots, active.get(site.name, 0)))
         return views
 
     def run_once(self, now: datetime | None = None) -> RunReport:
@@ -345,8 +351,27 @@ class JobService:
         self._carry_out(actions)
         return new
 
+    def _events(
+        self, events: Sequence[tuple[int, lc.Event]], now: datetime
+    ) -> list[JobState | None]:
+        """Apply many events in one transaction, then carry their actions out."""
+        if not events:
+            return []
+        outcomes = self.store.apply_many(events, now=now, cap=self.cap)
+        out: list[JobState | None] = []
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                log.debug("ignored: %s", outcome)
+                out.append(None)
+                continue
+            state, actions = outcome
+            self._carry_out(actions)
+            out.append(state)
+        return out
+
     def _collect_signals(self, now: datetime) -> None:
         beats: dict[tuple[int, int], lc.Event] = {}
+        started: list[tuple[int, lc.Event]] = []
         while True:
             try:
                 msg = self._signals.get_nowait()
@@ -354,11 +379,12 @@ class JobService:
                 break
             key = (int(msg["job"]), int(msg["attempt"]))
             if msg.get("kind") == "started":
-                self._event(key[0], lc.Started(key[1], str(msg.get("worker", ""))), now)
+                started.append((key[0], lc.Started(key[1], str(msg.get("worker", "")))))
             else:
                 beats[key] = lc.Heartbeat(key[1])
-        for (job_id, _), event in beats.items():
-            self._event(job_id, event, now)
+        self._events(
+            started + [(job_id, event) for (job_id, _), event in beats.items()], now
+        )
 
     def _collect_results(self, now: datetime, report: RunReport) -> None:
         done: list[tuple[int, int, Future[Any]]] = []
@@ -419,7 +445,7 @@ class JobService:
         if state is None or state.status != JobStatus.COMPLETING:
             self._discard(result)
             return
-        record = self.store.job(job_id)
+        record = self._record(job_id)
         se = self.storage.element(state.site or "")
         for out in result.outputs:  # verify what the task reports before registering
             if not se.exists(out.lfn) or se.size(out.lfn) != out.size:
@@ -448,8 +474,20 @@ class JobService:
         else:
             self._discard(result)
 
+    def _record(self, job_id: int) -> JobRecord:
+        """A job's record (spec, project facts), cached: none of it ever changes."""
+        record = self._records.get(job_id)
+        if record is None:
+            if len(self._records) > 100_000:
+                self._records.clear()
+            record = self._records[job_id] = self.store.job(job_id)
+        return record
+
     def _protect(self, lpn: str, kind: str) -> None:
         """The output dataset's rule: user outputs keep 2 copies for 90 days."""
+        if lpn in self._protected:
+            return
+        self._protected.add(lpn)
         if any(r.target == lpn for r in self.storage.rules.rules(target=lpn)):
             return
         policy = self.config.policies.user_output
@@ -478,9 +516,11 @@ class JobService:
         return None
 
     def _check_new(self, now: datetime, report: RunReport) -> None:
-        for state in self.store.states(statuses=[JobStatus.RECEIVED]):
-            self._event(state.job_id, lc.Checked(True, "inputs registered"), now)
-            report.checked += 1
+        new = self.store.states(statuses=[JobStatus.RECEIVED])
+        self._events(
+            [(s.job_id, lc.Checked(True, "inputs registered")) for s in new], now
+        )
+        report.checked += len(new)
 
     def _handle_outages(self, now: datetime, report: RunReport) -> None:
         """Attempts at a down site are lost: reschedule them elsewhere."""
@@ -529,10 +569,11 @@ class JobService:
             sizes,
             self.config.policies.remote_input,
         )
-        for a in result.assignments:
-            state = self._event(a.job_id, lc.Match(a.site, a.remote_bytes), now)
-            if state is not None:
-                report.dispatched += 1
+        matched = self._events(
+            [(a.job_id, lc.Match(a.site, a.remote_bytes)) for a in result.assignments],
+            now,
+        )
+        report.dispatched += sum(s is not None for s in matched)
         current = {w.state.job_id: w.state.minor_status for w in waiting}
         for job_id, reason in result.waiting.items():
             report.waiting += 1
@@ -566,7 +607,7 @@ class JobService:
     def _dispatch(self, job_id: int, site: str, attempt: int) -> None:
         if self.runtime is None:
             return
-        record = self.store.job(job_id)
+        record = self._record(job_id)
         spec = record.spec
         files = self.storage.catalog.files_named(spec.inputs)
         refs = []
