@@ -238,3 +238,21 @@ def test_jobs_go_to_their_data_and_never_to_a_banned_site(fast, tmp_path):
 @pytest.mark.slow
 def test_five_hundred_jobs_keep_locality(fast, tmp_path):
     run_many(fast, tmp_path, 500)
+
+
+def test_a_silent_job_stalls_is_rescheduled_and_the_cap_holds(fast):
+    grid = fast
+    grid.jobs.heartbeat_interval = 30.0  # it will not beat in time
+    grid.jobs.stalled_after = 0.5
+    project = grid.submit(
+        sleepy, project="stalls", n_jobs=1, outputs=["out.txt"], kwargs={"seconds": 1.5}
+    )
+    assert project.wait(timeout=60) == "Failed"
+    (state,) = project.jobs()
+    assert state.minor_status == "Maximum of reschedulings reached"
+    assert state.attempt == grid.jobs.cap + 1
+    reasons = [a.reason for a in grid.jobs.store.attempts(state.job_id)]
+    assert all("no heartbeat" in r.lower() or "stalled" in r.lower() for r in reasons)
+    time.sleep(2.0)  # the stalled attempts' threads end; their results are stale
+    grid.jobs.run_once()
+    assert project.outputs() == []
