@@ -23,6 +23,9 @@ def test_run_demo_proves_placement(tmp_path: Path) -> None:
     assert "SiGNET is down: a job placed there is pending" in text
     assert "refused: site 'DESY' is banned" in text
     assert "the grid shut down cleanly" in text
+    assert report.mc_outputs == report.mc_jobs == 4
+    assert abs(report.d0_mass - 1.8648) < 0.005
+    assert "project demo_mc: Done" in text
 
 
 def test_demo_command(tmp_path: Path) -> None:
