@@ -34,6 +34,7 @@ from b2grid.jobs.execution import (
     JobTask,
     OutputRef,
     TaskResult,
+    load_function,
     run_job,
 )
 from b2grid.jobs.matchmaker import Candidate, SiteView, diagnose, match
@@ -84,6 +85,13 @@ def function_reference(fn: Callable[..., Any] | str) -> tuple[str | None, bytes 
     if isinstance(fn, str):
         if ":" not in fn:
             raise BadJob("function", f"{fn!r} is not a 'module:qualname' reference")
+        try:
+            load_function(fn, None)
+        except Exception as exc:  # import errors of every kind
+            raise BadJob(
+                "function", f"{fn!r} cannot be imported here ({exc}); workers could "
+                "not import it either",
+            ) from exc  # fmt: skip
         return fn, None
     module = getattr(fn, "__module__", None) or ""
     qualname = getattr(fn, "__qualname__", "")

@@ -186,6 +186,8 @@ def test_bad_submissions_are_refused_whole(fast):
         grid.submit(sleepy, project="p3", n_jobs=1, sites=["DESYY"])
     with pytest.raises(BadJob, match="function"):
         grid.submit(holds_a_lock, project="p4", n_jobs=1)
+    with pytest.raises(BadJob, match="cannot be imported"):
+        grid.submit("no_such_module:run", project="p4", n_jobs=1)
     grid.submit(sleepy, project="p5", n_jobs=1, kwargs={"seconds": 0})
     with pytest.raises(ProjectExists):
         grid.submit(sleepy, project="p5", n_jobs=1)
