@@ -50,9 +50,9 @@ _DEPOSIT_CUT = 0.05e-3
 #: containment fluctuations add the rest after clustering (tuned on photon guns)
 _EM_STOCHASTIC = 0.0153
 _EM_CONSTANT = 0.0108
-#: shower kinds and their lateral profile: weight of the core, Laplace scales of core
-#: and halo in crystal widths (EM: central crystal 70-85 %, E9/E21 ~ 0.95)
-_EM, _MIP, _HAD = 0, 1, 2
+#: lateral profile of the shower kinds (rows: 0 EM, 1 MIP, 2 hadronic): weight of the
+#: core, Laplace scales of core and halo in crystal widths (EM: central crystal
+#: 70-85 %, E9/E21 ~ 0.95)
 _PROFILE = np.array([[0.80, 0.15, 0.90], [1.0, 0.04, 0.04], [0.40, 0.45, 1.6]])
 _SCALES = np.ascontiguousarray(_PROFILE[:, 1:])
 #: digit time resolution hypot(_TIME_CONSTANT, _TIME_NOISE / E) [ns; ns GeV]
@@ -209,79 +209,100 @@ def simulate(
     if len(ev) and np.any(ev[1:] < ev[:-1]):
         order = np.argsort(ev, kind="stable")
         ev, columns = ev[order], [c[order] for c in columns]
-    p_pdg, mc = (c.astype(np.int64) for c in (columns[0], columns[4]))
-    p_e, p_theta, p_phi = (c.astype(np.float64) for c in columns[1:4])
     ev = _plain(ev, np.int64)
+    p_pdg, mc = (_plain(c, np.int64) for c in (columns[0], columns[4]))
+    p_e, p_theta, p_phi = (_plain(c, np.float64) for c in columns[1:4])
     gain = _plain(gains, np.float64)
     geo = geometry()
-    species = _species()
+    species, species_mass = _species()
+    normal, profile = _normal_table(), _profile_table()
     blocks = event_blocks(ev, n_events)
-    # each shower reaches at most the 25 crystals of its 5x5 block
-    out = _Digits(25 * len(ev))
     most = max([p1 - p0 for _, p0, p1 in blocks], default=0)
-    shower = [np.empty(most, t) for t in (np.int64, *(np.float64,) * 4, np.int64)]
-    key_cell, key_owner = np.empty(25 * most, np.int64), np.empty(25 * most, np.int64)
+    # per block: the shower of each particle, then one key per (event, crystal) --
+    # each shower reaches at most the 25 crystals of its 5x5 block
+    cell, kind = (np.empty(most, np.int64) for _ in range(2))
+    u, v, deposit, core = (np.empty(most) for _ in range(4))
+    key_cell, key_owner = (np.empty(25 * most, np.int64) for _ in range(2))
     key_total, sigma_t = (np.empty(25 * most, np.float32) for _ in range(2))
+    out = _Digits(25 * len(ev))
     for _, p0, p1 in blocks:
-        n = p1 - p0
-        sl = slice(p0, p1)
+        n, sl = p1 - p0, slice(p0, p1)
         choice = rng.random(n)
         z_index = rng.integers(0, 2**16, 5 * n, dtype=np.uint16)  # see _normals
         fraction = rng.random(n)
         ecl_kernels.showers(
             p_pdg[sl], p_e[sl], p_theta[sl], p_phi[sl], choice, z_index, fraction,
-            _normal_table(), *species, (_EM_STOCHASTIC**2, _EM_CONSTANT**2), _PROFILE,
-            geo.edges_snap, geo.interval_ring_snap, geo.ring_first, geo.ring_nphi,
-            geo.cell_theta, geo.cell_phi, geo.cell_dtheta, geo.cell_dphi, *shower,
+            normal, species, species_mass, (_EM_STOCHASTIC**2, _EM_CONSTANT**2),
+            _PROFILE, geo.edges_snap, geo.interval_ring_snap, geo.ring_first,
+            geo.ring_nphi, geo.cell_theta, geo.cell_phi, geo.cell_dtheta,
+            geo.cell_dphi, cell, u, v, deposit, core, kind,
         )  # fmt: skip
         n_keys = ecl_kernels.shower_keys(
-            ev[sl], *(a[:n] for a in shower),
-            _profile_table(), _SCALES, _SPAN, float(_STEPS), _DEPOSIT_CUT,
+            ev[sl], cell[:n], u[:n], v[:n], deposit[:n], core[:n], kind[:n],
+            profile, _SCALES, _SPAN, float(_STEPS), _DEPOSIT_CUT,
             geo.cell_near_region_edge, geo.cell_ring, geo.cell_theta, geo.cell_dtheta,
-            geo.ring_theta_lo, geo.ring_theta_hi, geo.neighbours25,
+            geo.ring_theta_lo, geo.ring_theta_hi, _neighbours25(),
             key_cell, key_total, key_owner,
         )  # fmt: skip
-        noise = rng.integers(0, 2**16, n_keys, dtype=np.uint16)
-        k = ecl_kernels.digitise(
-            key_cell, key_total, key_owner, n_keys, noise, _normal_table(),
-            NOISE_SIGMA, THRESHOLD, float(ADC_PER_GEV), gain,
-            _TIME_CONSTANT, _TIME_NOISE, ev[sl], mc[sl],
-            out.event, out.cell, out.adc, out.mc_index, sigma_t, out.n,
+        noise = rng.integers(0, 2**16, n_keys, dtype=np.uint16)  # see _normals
+        kept = ecl_kernels.digitise(
+            key_cell, key_total, key_owner, n_keys, noise, normal, NOISE_SIGMA,
+            THRESHOLD, float(ADC_PER_GEV), gain, _TIME_CONSTANT, _TIME_NOISE,
+            ev[sl], mc[sl], out.event[out.n :], out.cell[out.n :], out.adc[out.n :],
+            out.mc[out.n :], sigma_t,
         )  # fmt: skip
-        np.multiply(sigma_t[:k], _normals(rng, k), out=out.time[out.n : out.n + k])
-        out.n += k
+        times = _normals(rng, kept)
+        np.multiply(sigma_t[:kept], times, out=out.time[out.n : out.n + kept])
+        out.n += kept
     return out.digits()
 
 
-def _plain(a: npt.ArrayLike, dtype: type[np.generic]) -> npt.NDArray[Any]:
-    """``a`` as a C-contiguous, writeable array of ``dtype`` (copied only when not):
-    the kernels then always see the same array types and compile once."""
+@functools.cache
+def _neighbours25() -> npt.NDArray[np.int16]:
+    """The 5x5 blocks of ``geometry().neighbours25`` as int16 (a quarter of the
+    cache lines)."""
+    out = geometry().neighbours25.astype(np.int16)
+    out.flags.writeable = False
+    return out
+
+
+def _plain(a: npt.ArrayLike, dtype: type[Any]) -> npt.NDArray[Any]:
+    """``a`` as a C-contiguous, writeable array of ``dtype``, copied only if it is
+    not one: the kernels then always see the same array types (no recompiling)."""
     return np.require(a, dtype, ["C", "W"])
 
 
+_Columns = tuple[
+    I64, npt.NDArray[np.int16], npt.NDArray[np.int32], F32, npt.NDArray[np.int32]
+]
+
+
 class _Digits:
-    """Digit columns of a known largest length, filled by the kernels from ``n``
-    on; :meth:`digits` hands them over trimmed (no copy) and forgets them."""
+    """Digit columns of a known greatest length for the kernels to fill; the first
+    ``n`` are done. :meth:`digits` hands them over trimmed, without a copy."""
 
     def __init__(self, capacity: int) -> None:
         self.event = np.empty(capacity, np.int64)
         self.cell = np.empty(capacity, np.int16)
         self.adc = np.empty(capacity, np.int32)
         self.time = np.empty(capacity, np.float32)
-        self.mc_index = np.empty(capacity, np.int32)
+        self.mc = np.empty(capacity, np.int32)
         self.n = 0
 
-    def columns(self, start: int) -> tuple[npt.NDArray[Any], ...]:
+    def columns(self, start: int) -> _Columns:
         """Views of the five columns from ``start`` on, for a kernel to fill."""
-        return tuple(getattr(self, f)[start:] for f in _FIELDS)
+        n = start
+        return self.event[n:], self.cell[n:], self.adc[n:], self.time[n:], self.mc[n:]
 
     def digits(self) -> EclDigits:
-        cols = [getattr(self, f) for f in _FIELDS]
-        for f in _FIELDS:
-            delattr(self, f)
+        """The first ``n`` digits; the columns are given away (this object is done).
+
+        The callers keep no views of the columns (they pass them to kernels only),
+        so each can shrink its allocation in place (``refcheck`` would also count
+        the references of this method's own tuple)."""
+        cols = (self.event, self.cell, self.adc, self.time, self.mc)
+        del self.event, self.cell, self.adc, self.time, self.mc
         for c in cols:
-            # realloc in place: these arrays have no views left (refcheck would
-            # count the list's and the loop's references)
             c.resize(self.n, refcheck=False)
         return EclDigits(cols[0], cols[1], cols[2], cols[3], cols[4])
 
@@ -328,7 +349,8 @@ def background(
     scale = n_reg / np.diff(edge, prepend=0.0)
     offset = np.array([1, 1153, 7777]) - np.concatenate([[0.0], edge[:2]]) * scale
     out = _Digits(int(counts.sum()))
-    for first in range(0, n_events, BLOCK_EVENTS):
+    none = EclDigits.empty()
+    for first in range(0, n_events, BLOCK_EVENTS):  # the same blocks as simulate's
         block = slice(first, min(first + BLOCK_EVENTS, n_events))
         event = np.repeat(np.arange(block.start, block.stop), counts[block])
         n = len(event)
@@ -343,19 +365,12 @@ def background(
         adc = np.rint(energy * ADC_PER_GEV * gain[cell]).astype(np.int32)
         time = (rng.random(n, dtype=np.float32) - 0.5) * np.float32(1000.0)
         mc = np.full(n, -1, dtype=np.int32)
-        # a crystal hit twice in an event makes one digit
+        # a crystal hit twice in an event gives one digit (merged with no digits, so
+        # that this and merge() share one compiled kernel)
         out.n += ecl_kernels.merge_digits(
-            (event,), (cell,), (adc,), (time,), (mc,), *out.columns(out.n)
-        )
-    return out.digits()
-
-
-def _merged(sets: list[tuple[npt.NDArray[Any], ...]]) -> EclDigits:
-    """One digit per (event, crystal) of event-sorted sets of the five digit columns
-    (see :func:`merge`)."""
-    out = _Digits(sum(len(d[0]) for d in sets))
-    cols = [tuple(_plain(d[i], t) for d in sets) for i, t in enumerate(_DTYPES)]
-    out.n = ecl_kernels.merge_digits(*cols, *out.columns(0))
+            (event, none.event), (cell, none.cell), (adc, none.adc),
+            (time, none.time), (mc, none.mc_index), *out.columns(out.n),
+        )  # fmt: skip
     return out.digits()
 
 
@@ -376,4 +391,13 @@ def merge(*digits: EclDigits) -> EclDigits:
     sets = [d for d in digits if len(d)]
     if len(sets) <= 1:
         return sets[0] if sets else EclDigits.empty()
-    return _merged([tuple(getattr(d, f) for f in _FIELDS) for d in sets])
+    out = _Digits(sum(len(d) for d in sets))
+    out.n = ecl_kernels.merge_digits(
+        tuple(_plain(d.event, np.int64) for d in sets),
+        tuple(_plain(d.cell, np.int16) for d in sets),
+        tuple(_plain(d.adc, np.int32) for d in sets),
+        tuple(_plain(d.time, np.float32) for d in sets),
+        tuple(_plain(d.mc_index, np.int32) for d in sets),
+        *out.columns(0),
+    )
+    return out.digits()

@@ -7,8 +7,7 @@ with a log-weighted position, E9/E21 and the id of their connected region of dig
 from __future__ import annotations
 
 import functools
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +15,7 @@ import numpy.typing as npt
 from b2grid.errors import PhysicsError
 from b2grid.physics import ecl_kernels
 from b2grid.physics.ecl import ADC_PER_GEV, EclDigits
-from b2grid.physics.ecl_geometry import OFFSETS21, geometry
+from b2grid.physics.ecl_geometry import N_CRYSTALS, OFFSETS21, geometry
 
 __all__ = [
     "CR_THRESHOLD",
@@ -63,7 +62,8 @@ class EclClusters:
     ``energy`` (GeV, leakage-corrected), ``theta``/``phi`` (rad, phi in [-pi, pi)),
     ``e9oe21``, ``time`` (ns, of the seed), ``n_hits`` (crystals of the 21 with
     energy), ``seed_cell``, ``connected_region`` (1-based per event, shared by the
-    clusters of one region) and ``mc_index`` (of the seed digit, -1 background).
+    clusters of one region, numbered in the order of their first cluster) and
+    ``mc_index`` (of the seed digit, -1 background).
     """
 
     event: I64
@@ -79,9 +79,6 @@ class EclClusters:
 
     def __len__(self) -> int:
         return len(self.event)
-
-
-_FIELDS = tuple(f.name for f in fields(EclClusters))
 
 
 def calibrated_energy(digits: EclDigits, calib: npt.ArrayLike) -> F64:
@@ -167,13 +164,16 @@ def cluster(
         raise PhysicsError("ECL cluster: one energy per digit is needed")
     if len(digits) and not 0 <= digits.event[0] <= digits.event[-1] < n_events:
         raise PhysicsError(f"ECL cluster: digits not sorted in events [0, {n_events})")
+    if len(digits) and not 0 <= digits.cell.min() <= digits.cell.max() <= N_CRYSTALS:
+        raise PhysicsError(f"ECL cluster: cellIds outside 1..{N_CRYSTALS}")
     geo = geometry()
     nb8, links, nb21 = _tables()
     lo, hi = time_window
     offsets = np.searchsorted(digits.event, np.arange(n_events + 1))
-    columns = (np.require(c, requirements=["C", "W"]) for c in (digits.cell, digits.time))
+    cell = np.require(digits.cell, requirements=["C", "W"])
+    time = np.require(digits.time, requirements=["C", "W"])
     seed, energy21, theta, phi, e9oe21, n_hits, region = ecl_kernels.cluster_digits(
-        offsets, *columns, e_all, float(lo), float(hi), float(seed_threshold),
+        offsets, cell, time, e_all, float(lo), float(hi), float(seed_threshold),
         float(min(CR_THRESHOLD, seed_threshold)), float(leakage), _W0,
         nb8, links, nb21, _SPLIT, geo.cell_theta, geo.cell_phi,
     )  # fmt: skip

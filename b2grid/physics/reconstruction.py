@@ -73,12 +73,14 @@ def match(
     # takes its nearest free b, each b keeps the nearest a asking for it; the
     # globally nearest pair always lands, so the rounds end (compiled: a loop over
     # the pairs of each event)
-    offsets = [offsets_of(counts_of(ev, n_events)) for ev in (a_event, b_event)]
+    a_offsets, b_offsets = (
+        offsets_of(counts_of(e, n_events)) for e in (a_event, b_event)
+    )
     ua, ub = (
         np.ascontiguousarray(_unit(t, p), dtype=np.float64)
         for t, p in ((a_theta, a_phi), (b_theta, b_phi))
     )
-    return match_nearest(*offsets, ua, ub, float(np.cos(max_angle)))
+    return match_nearest(a_offsets, b_offsets, ua, ub, float(np.cos(max_angle)))
 
 
 def reconstruct(
