@@ -374,19 +374,34 @@ def _infer_part(array: ak.Array, name: str, level: str) -> Part:
 
 
 def _branch_arrays(events: ak.Array, plan: list[tuple[Part, bool]]) -> dict[str, Any]:
-    """The dictionary ``TTree.extend`` takes: collections as zipped records."""
+    """The dictionary ``TTree.extend`` takes: collections as zipped records.
+
+    Fields already of the schema's dtype are passed through without a copy; a
+    collection is rebuilt as one list-of-records layout over its fields' contents
+    (they share the collection's offsets), which is what uproot writes as one
+    counter plus one branch per field.
+    """
     out: dict[str, Any] = {}
     for part, _ in plan:
         sub = events[part.name]
-        cast = {
-            f.name: ak.values_astype(sub[f.name], np.dtype(f.dtype))
-            for f in part.fields
-        }
-        if part.jagged:
-            out[part.name] = ak.zip(cast)
-        else:
+        if not part.jagged:
             for f in part.fields:
-                out[f"{part.name}_{f.name}"] = ak.to_numpy(cast[f.name])
+                values = ak.to_numpy(sub[f.name])
+                out[f"{part.name}_{f.name}"] = values.astype(f.dtype, copy=False)
+            continue
+        lists = ak.to_layout(ak.to_packed(sub[list(part.field_names())]))
+        if isinstance(lists, ak.contents.ListArray):
+            lists = lists.to_ListOffsetArray64(True)
+        record = lists.content
+        contents = []
+        for f in part.fields:
+            leaf = record.content(f.name)
+            data = np.asarray(leaf.data).astype(f.dtype, copy=False)
+            contents.append(ak.contents.NumpyArray(data))
+        rebuilt = ak.contents.RecordArray(contents, list(part.field_names()))
+        out[part.name] = ak.Array(
+            ak.contents.ListOffsetArray(lists.offsets, rebuilt)
+        )
     return out
 
 
