@@ -399,9 +399,7 @@ def _branch_arrays(events: ak.Array, plan: list[tuple[Part, bool]]) -> dict[str,
             data = np.asarray(leaf.data).astype(f.dtype, copy=False)
             contents.append(ak.contents.NumpyArray(data))
         rebuilt = ak.contents.RecordArray(contents, list(part.field_names()))
-        out[part.name] = ak.Array(
-            ak.contents.ListOffsetArray(lists.offsets, rebuilt)
-        )
+        out[part.name] = ak.Array(ak.contents.ListOffsetArray(lists.offsets, rebuilt))
     return out
 
 
