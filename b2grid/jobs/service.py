@@ -422,37 +422,48 @@ class JobService:
                 report.lost += 1
                 self._event(job_id, lc.Lost(attempt, f"result lost: {exc!r}"), now)
             return
-        for result in results:
-            self._handle(result, now, report)
+        self._handle_all(list(results), now, report)
 
-    def _handle(self, result: TaskResult, now: datetime, report: RunReport) -> None:
+    def _handle_all(
+        self, results: list[TaskResult], now: datetime, report: RunReport
+    ) -> None:
+        """Book a pass's results: logs in one transaction, status events in another,
+        then each successful job's outputs registered in its own (exactly once)."""
+        with self.storage.catalog.transaction() as conn:
+            for r in results:
+                try:
+                    self.store.set_log(
+                        r.job_id, r.attempt, stdout=r.stdout, stderr=r.stderr,
+                        traceback=r.traceback, timings=r.timings,
+                        worker=r.worker or None, conn=conn,
+                    )  # fmt: skip
+                except IllegalTransition:
+                    log.debug("no attempt row for the log of job %s", r.job_id)
+        events: list[tuple[int, lc.Event]] = []
+        for r in results:
+            if r.kind == "done":
+                events.append((r.job_id, lc.Finished(r.attempt, r.application_status)))
+            elif r.kind == "app":
+                report.failed += 1
+                events.append((r.job_id, lc.AppFailed(r.attempt, r.error)))
+            else:
+                report.lost += 1
+                for lfn, site in r.bad_replicas:
+                    self.storage.declare_bad(lfn, site, r.error)
+                events.append((r.job_id, lc.Lost(r.attempt, r.error)))
+        states = self._events(events, now)
+        for r, state in zip(results, states, strict=True):
+            if r.kind != "done":
+                continue
+            if state is None or state.status != JobStatus.COMPLETING:
+                self._discard(r)
+            else:
+                self._register(r, state, now, report)
+
+    def _register(
+        self, result: TaskResult, state: JobState, now: datetime, report: RunReport
+    ) -> None:
         job_id, attempt = result.job_id, result.attempt
-        self._record_log(result)
-        if result.kind == "done":
-            self._finish(result, now, report)
-        elif result.kind == "app":
-            report.failed += 1
-            self._event(job_id, lc.AppFailed(attempt, result.error), now)
-        else:
-            report.lost += 1
-            for lfn, site in result.bad_replicas:
-                self.storage.declare_bad(lfn, site, result.error)
-            self._event(job_id, lc.Lost(attempt, result.error), now)
-
-    def _record_log(self, r: TaskResult) -> None:
-        self.store.set_log(
-            r.job_id, r.attempt, stdout=r.stdout, stderr=r.stderr,
-            traceback=r.traceback, timings=r.timings, worker=r.worker or None,
-        )  # fmt: skip
-
-    def _finish(self, result: TaskResult, now: datetime, report: RunReport) -> None:
-        job_id, attempt = result.job_id, result.attempt
-        state = self._event(
-            job_id, lc.Finished(attempt, result.application_status), now
-        )
-        if state is None or state.status != JobStatus.COMPLETING:
-            self._discard(result)
-            return
         record = self._record(job_id)
         se = self.storage.element(state.site or "")
         for out in result.outputs:  # verify what the task reports before registering
