@@ -26,7 +26,9 @@ was wrong *and* what to do about it::
     ├── CatalogError
     │   ├── NotRegistered(LookupError)     an LFN/LPN the catalog does not know
     │   ├── RuleError(ValueError)          a rule that cannot be satisfied as asked
-    │   └── RuleNotFound(LookupError)
+    │   ├── RuleNotFound(LookupError)
+    │   ├── UnknownValue(LookupError)      a metadata value no dataset carries
+    │   └── BadQuery(ValueError)           a malformed search (exit status 2)
     ├── ConditionsError                    the conditions database
     │   ├── TagNotFound(LookupError)       a global tag name nobody created
     │   ├── TagPublished(PermissionError)  a change asked of an immutable tag
@@ -505,6 +507,36 @@ class IllegalTransition(JobError, RuntimeError):
         super().__init__(f"job {job_id} is {current}: cannot {event}")
 
 
+class UnknownValue(CatalogError, LookupError):
+    """A value of a known metadata field that no dataset in the catalog carries."""
+
+    def __init__(self, field: str, value: str, known: Iterable[str] = ()) -> None:
+        self.field = field
+        self.value = value
+        self.known = tuple(known)
+        self._init = (field, value, self.known)
+        close = difflib.get_close_matches(value, self.known, n=1, cutoff=0.6)
+        hint = f" did you mean {close[0]!r}?" if close else ""
+        listing = ", ".join(self.known) if self.known else "none"
+        super().__init__(f"{field} {value!r} not found;{hint} known: {listing}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class BadQuery(CatalogError, ValueError):
+    """A malformed search: an inverted range, a malformed code, a bad choice."""
+
+    exit_code = 2
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self._init = (field, value, reason)
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"bad search: {field}={value!r}: {reason}")
+
+
 __all__ = [
     "B2GridError",
     "BadEventFile",
@@ -512,6 +544,7 @@ __all__ = [
     "BadJob",
     "BadLFN",
     "BadProjectName",
+    "BadQuery",
     "CatalogError",
     "ChecksumMismatch",
     "ConditionsError",
@@ -545,5 +578,6 @@ __all__ = [
     "TagPublished",
     "UnknownEventType",
     "UnknownSite",
+    "UnknownValue",
     "did_you_mean",
 ]

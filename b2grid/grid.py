@@ -48,6 +48,7 @@ from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
 from b2grid.sites.status_store import SiteStatusStore
 from b2grid.storage.identity import User
+from b2grid.storage.search import Searcher
 from b2grid.storage.service import StorageService
 
 log = logging.getLogger("b2grid.grid")
@@ -197,6 +198,11 @@ class Grid:
         """The project ``name`` of ``owner`` (default: this grid's user)."""
         record = self.jobs.store.project(owner or self.user.name, name)
         return Project(self.jobs, record.project_id)
+
+    @property
+    def datasets(self) -> Searcher:
+        """The dataset searcher: ``grid.datasets.search(campaign="proc12", ...)``."""
+        return Searcher(self.storage.catalog)
 
     @property
     def conditions(self) -> ConditionsDB:

@@ -95,6 +95,8 @@ def test_all_is_complete() -> None:
         errors.ProjectNotFound("alice", "ana2", ("ana1",)),
         errors.JobNotFound(12),
         errors.IllegalTransition(12, "Done", "Kill"),
+        errors.UnknownValue("campaign", "prc12", ("bucket23", "proc12")),
+        errors.BadQuery("exp_low", 14, "exp_low 14 > exp_high 12"),
     ],
 )
 def test_errors_survive_pickling(error: B2GridError) -> None:

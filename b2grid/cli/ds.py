@@ -1,8 +1,10 @@
-"""`b2grid ds ...`: datasets as gbasf2 users know them (put, list, rm, rep)."""
+"""`b2grid ds ...`: datasets as gbasf2 users know them: put, list, search, meta, rm."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -10,6 +12,7 @@ from rich.table import Table
 from b2grid.cli._context import CliContext, console
 from b2grid.config import format_size
 from b2grid.errors import NotRegistered
+from b2grid.storage.search import Searcher, SearchQuery
 
 
 @click.group()
@@ -135,3 +138,118 @@ def rep(ctx: CliContext, lpn: str, site: str) -> None:
         grid.close()
     note = "" if running else " (transfers start when the grid is up)"
     click.echo(f"rule {rule_id}: a copy of {lpn} at {site}{note}")
+
+
+def _search_options(command: Any) -> Any:
+    """The gb2_ds_search criteria, in the gbasf2 spellings (dashes or underscores)."""
+    text = [
+        ("data_type", "data or mc."),
+        ("campaign", "Campaign, wildcards allowed (MC15*, proc1?)."),
+        ("beam_energy", "4S, 4S_offres, 5S, ..."),
+        ("mc_event_type", "mixed, charged, uubar, ... or a signal event type."),
+        ("bg_level", "BGx0 or BGx1."),
+        ("data_level", "raw, cdst, mdst or udst."),
+        ("general_skim", "General skim, e.g. hadron."),
+        ("skim_decay", "Skim decay code (8 digits)."),
+        ("release", "basf2 release."),
+        ("global_tag", "Global tag."),
+    ]
+    numbers = [
+        ("exp_low", "Lowest experiment."),
+        ("exp_high", "Highest experiment."),
+        ("run_low", "Lowest run."),
+        ("run_high", "Highest run."),
+    ]
+    for name, help_ in reversed(numbers):
+        dashed = name.replace("_", "-")
+        command = click.option(
+            f"--{dashed}", f"--{name}", name, type=int, default=None, help=help_
+        )(command)
+    for name, help_ in reversed(text):
+        dashed = name.replace("_", "-")
+        names = [f"--{dashed}"] + ([f"--{name}"] if dashed != name else [])
+        command = click.option(*names, name, default=None, help=help_)(command)
+    return command
+
+
+@ds.command()
+@click.argument("what", type=click.Choice(["dataset", "file"]))
+@_search_options
+@click.option(
+    "--include-bad-runs",
+    "--include_bad_runs",
+    "include_bad_runs",
+    is_flag=True,
+    help="Keep files of runs marked bad.",
+)
+@click.option("--plain", is_flag=True, help="One name per line (for scripts).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the names found to FILE, one per line.",
+)
+@click.pass_obj
+def search(
+    ctx: CliContext,
+    /,
+    what: str,
+    plain: bool,
+    output: str | None,
+    **criteria: Any,
+) -> None:
+    """Find official datasets (LPNs) or their files (LFNs) by metadata."""
+    query = SearchQuery.from_kwargs(**criteria)
+    with ctx.grid() as grid:
+        result = Searcher(grid.storage.catalog).search(query, files=what == "file")
+    if output is not None:
+        text = "".join(f"{name}\n" for name in result.names)
+        Path(output).write_text(text, encoding="utf-8")
+    if result.excluded_bad_runs:
+        runs = ", ".join(f"{r.exp}/{r.run}" for r in result.excluded_bad_runs)
+        click.echo(
+            f"left out {result.excluded_files} file(s) of bad runs (exp/run): "
+            f"{runs}; --include-bad-runs keeps them",
+            err=True,
+        )
+    if not len(result):
+        click.echo(result.empty_message())
+        return
+    if plain:
+        for name in result.names:
+            click.echo(name)
+        return
+    table = Table(title=f"{len(result)} {what}(s)", title_justify="left")
+    if what == "dataset":
+        table.add_column("LPN")
+        for column in ("files", "events", "size"):
+            table.add_column(column, justify="right")
+        for d in result.datasets:
+            table.add_row(d.lpn, str(d.nfiles), str(d.events), format_size(d.size))
+    else:
+        table.add_column("LFN")
+        for column in ("exp", "run", "events", "size"):
+            table.add_column(column, justify="right")
+        for f in result.files:
+            table.add_row(
+                f.lfn,
+                *("-" if v is None else str(v) for v in (f.exp, f.run, f.events)),
+                format_size(f.size),
+            )
+    console().print(table)
+
+
+@ds.command()
+@click.argument("lpn")
+@click.pass_obj
+def meta(ctx: CliContext, lpn: str) -> None:
+    """Show the metadata of dataset LPN."""
+    with ctx.grid() as grid:
+        record = grid.storage.catalog.dataset(lpn)
+    click.echo(f"{'lpn':14} {record.lpn}")
+    click.echo(f"{'owner':14} {record.owner}")
+    click.echo(f"{'files':14} {record.nfiles}")
+    click.echo(f"{'size':14} {format_size(record.size)}")
+    for key, value in record.meta.as_row().items():
+        if value is not None:
+            click.echo(f"{key:14} {value}")

@@ -4,5 +4,6 @@ This layer moves bytes and never interprets them: it does not import uproot.
 """
 
 from b2grid.storage.element import StorageElement
+from b2grid.storage.search import Searcher, SearchQuery
 
-__all__ = ["StorageElement"]
+__all__ = ["SearchQuery", "Searcher", "StorageElement"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
-from b2grid.errors import NameReused, NotRegistered, StorageError
+from b2grid.errors import NameReused, NotRegistered, StorageError, UnknownValue
 from b2grid.storage import lfn as lfns
 from b2grid.storage.records import (
     AVAILABLE,
@@ -41,6 +41,7 @@ from b2grid.storage.schema import (
     names,
     open_engine,
     replicas,
+    run_quality,
 )
 
 
@@ -625,6 +626,38 @@ class Catalog:
                 .where(replicas.c.site == site)
             ).all()
         return {r.lfn: r.state for r in rows}
+
+    # ------------------------------------------------------------------ run quality
+
+    def set_run_quality(
+        self, exp: int, run: int, quality: str, conn: Connection | None = None
+    ) -> None:
+        """Record the data quality of run ``(exp, run)``: good, bad or unknown.
+
+        Files of bad runs are left out of dataset searches unless asked for.
+        """
+        if quality not in ("good", "bad", "unknown"):
+            raise UnknownValue("quality", quality, ("bad", "good", "unknown"))
+        if conn is None:
+            with self.transaction() as own:
+                return self.set_run_quality(exp, run, quality, own)
+        where = and_(run_quality.c.exp == exp, run_quality.c.run == run)
+        if conn.execute(
+            update(run_quality).where(where).values(quality=quality)
+        ).rowcount:
+            return None
+        conn.execute(insert(run_quality).values(exp=exp, run=run, quality=quality))
+        return None
+
+    def bad_runs(self) -> list[tuple[int, int]]:
+        """The ``(exp, run)`` pairs marked bad, in order."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(run_quality.c.exp, run_quality.c.run)
+                .where(run_quality.c.quality == "bad")
+                .order_by(run_quality.c.exp, run_quality.c.run)
+            ).all()
+        return [(int(r.exp), int(r.run)) for r in rows]
 
 
 def _first_duplicate(items: Sequence[str]) -> str:

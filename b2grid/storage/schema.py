@@ -79,6 +79,10 @@ datasets = Table(
     Column("run_high", Integer),
     Column("parent_lpn", String(512)),
     Column("extra", Text),  # JSON
+    # the dataset searcher filters on these (b2grid.storage.search)
+    Index("ix_datasets_campaign", "campaign"),
+    Index("ix_datasets_data_level", "data_level"),
+    Index("ix_datasets_skim", "general_skim", "skim_code"),
 )
 
 datablocks = Table(
@@ -109,6 +113,16 @@ files = Table(
     Column("extra", Text),  # JSON
     Index("ix_files_datablock", "datablock_id"),
     Index("ix_files_state", "state"),
+    Index("ix_files_exp_run", "exp", "run"),
+)
+
+#: data quality of a run; files of a ``bad`` run are left out of searches
+run_quality = Table(
+    "run_quality",
+    metadata,
+    Column("exp", Integer, primary_key=True),
+    Column("run", Integer, primary_key=True),
+    Column("quality", String(8), nullable=False),  # good | bad | unknown
 )
 
 replicas = Table(
@@ -211,6 +225,10 @@ def open_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     with engine.begin() as conn:
         metadata.create_all(conn)
+        # create_all adds missing tables, not indexes added to existing tables
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
         row = conn.execute(select(meta.c.value).where(meta.c.key == "schema")).first()
         if row is None:
             conn.execute(meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
@@ -244,5 +262,6 @@ __all__ = [
     "open_engine",
     "replicas",
     "rules",
+    "run_quality",
     "sqlite_url",
 ]
