@@ -242,17 +242,8 @@ class Catalog:
         for f in new:
             if filled >= self.datablock_size or block_id is None:
                 index += 1
-                block_lpn = lfns.datablock_lpn(dataset_lpn, index)
-                self.reserve(conn, block_lpn, "datablock", now)
-                block_id = inserted_id(
-                    conn.execute(
-                        insert(datablocks).values(
-                            dataset_id=dataset_id,
-                            name=lfns.datablock_name(index),
-                            lpn=block_lpn,
-                            created=stamp,
-                        )
-                    )
+                block_id, block_lpn = self._new_datablock(
+                    conn, dataset_id, dataset_lpn, index, now
                 )
                 filled = 0
             elif block_lpn is None:
@@ -260,21 +251,7 @@ class Catalog:
             # block_lpn is valid, so this is lfns.join(block_lpn, f.name), once
             name = lfns.validate_lfn(f"{block_lpn}/{f.name}")
             out.append(name)
-            file_rows.append(
-                {
-                    "lfn": name,
-                    "datablock_id": block_id,
-                    "size": f.size,
-                    "adler32": f.adler32,
-                    "events": f.events,
-                    "exp": f.exp,
-                    "run": f.run,
-                    "owner": owner,
-                    "created": stamp,
-                    "state": FILE_AVAILABLE,
-                    "extra": "{}",
-                }
-            )
+            file_rows.append(_file_row(f, name, block_id, owner, stamp))
             filled += 1
         self._insert_files(conn, file_rows, site, now, state)
         return out
@@ -298,36 +275,34 @@ class Catalog:
         if found is not None:
             block_id = int(found.id)
         else:
-            self.reserve(conn, block_lpn, "datablock", now)
-            block_id = inserted_id(
-                conn.execute(
-                    insert(datablocks).values(
-                        dataset_id=dataset_id,
-                        name=lfns.datablock_name(index),
-                        lpn=block_lpn,
-                        created=iso(now),
-                    )
-                )
-            )
+            block_id, _ = self._new_datablock(conn, dataset_id, dataset_lpn, index, now)
         stamp = iso(now)
+        names = [lfns.validate_lfn(f"{block_lpn}/{f.name}") for f in new]
         rows = [
-            {
-                "lfn": lfns.validate_lfn(f"{block_lpn}/{f.name}"),
-                "datablock_id": block_id,
-                "size": f.size,
-                "adler32": f.adler32,
-                "events": f.events,
-                "exp": f.exp,
-                "run": f.run,
-                "owner": owner,
-                "created": stamp,
-                "state": FILE_AVAILABLE,
-                "extra": "{}",
-            }
-            for f in new
+            _file_row(f, name, block_id, owner, stamp)
+            for f, name in zip(new, names, strict=True)
         ]
         self._insert_files(conn, rows, site, now, state)
-        return [str(r["lfn"]) for r in rows]
+        return names
+
+    def _new_datablock(
+        self, conn: Connection, dataset_id: int, dataset_lpn: str, index: int,
+        now: datetime,
+    ) -> tuple[int, str]:  # fmt: skip
+        """Create datablock ``subNN`` (its name reserved forever): (id, LPN)."""
+        block_lpn = lfns.datablock_lpn(dataset_lpn, index)
+        self.reserve(conn, block_lpn, "datablock", now)
+        block_id = inserted_id(
+            conn.execute(
+                insert(datablocks).values(
+                    dataset_id=dataset_id,
+                    name=lfns.datablock_name(index),
+                    lpn=block_lpn,
+                    created=iso(now),
+                )
+            )
+        )
+        return block_id, block_lpn
 
     def files_named(self, lfn_list: Sequence[str]) -> dict[str, FileRecord]:
         """The known files among ``lfn_list`` (deleted ones excluded), by LFN."""
@@ -658,6 +633,25 @@ class Catalog:
                 .order_by(run_quality.c.exp, run_quality.c.run)
             ).all()
         return [(int(r.exp), int(r.run)) for r in rows]
+
+
+def _file_row(
+    f: NewFile, lfn: str, block_id: int, owner: str, stamp: str
+) -> dict[str, Any]:
+    """The ``files`` row of a new file."""
+    return {
+        "lfn": lfn,
+        "datablock_id": block_id,
+        "size": f.size,
+        "adler32": f.adler32,
+        "events": f.events,
+        "exp": f.exp,
+        "run": f.run,
+        "owner": owner,
+        "created": stamp,
+        "state": FILE_AVAILABLE,
+        "extra": "{}",
+    }
 
 
 def _first_duplicate(items: Sequence[str]) -> str:
