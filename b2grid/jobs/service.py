@@ -50,7 +50,6 @@ from b2grid.jobs.store import JobStore
 from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
 from b2grid.sites.topology import SiteStatus
-from b2grid.storage.element import StorageElement
 from b2grid.storage.identity import User, check_write
 from b2grid.storage.records import NewFile
 from b2grid.storage.service import StorageService
@@ -520,11 +519,12 @@ class JobService:
 
     def _discard(self, result: TaskResult) -> None:
         """Delete the SE files of an attempt that will never be registered."""
+        site = self._site_of(result) if result.outputs else None
+        if site is None:
+            return
         for out in result.outputs:
             try:
-                site = out.lfn and self._site_of(result)
-                if site:
-                    self.storage.element(site).delete(out.lfn)
+                self.storage.element(site).delete(out.lfn)
             except Exception:
                 log.warning("could not delete abandoned output %s", out.lfn)
 
@@ -671,6 +671,3 @@ class JobService:
             )
             refs.append(OutputRef(name, lfn))
         return tuple(refs)
-
-    def element(self, site: str) -> StorageElement:
-        return self.storage.element(site)
