@@ -1,7 +1,10 @@
-"""Jobs: the workload management system (DIRAC's WMS, pure core first).
+"""Jobs: the workload management system (DIRAC's WMS).
 
-:mod:`~b2grid.jobs.model` says what a job is, :mod:`~b2grid.jobs.lifecycle` how its
-status changes, :mod:`~b2grid.jobs.matchmaker` where it runs; all pure.
+Pure: :mod:`~b2grid.jobs.model` says what a job is, :mod:`~b2grid.jobs.lifecycle` how
+its status changes, :mod:`~b2grid.jobs.matchmaker` where it runs. Around them:
+:mod:`~b2grid.jobs.store` (the catalog keeps jobs), :mod:`~b2grid.jobs.execution` (what
+runs on a worker), :mod:`~b2grid.jobs.service` (the controller's agent, ``grid.jobs``)
+and :mod:`~b2grid.jobs.project` (``grid.submit`` returns a Project).
 """
 
 from b2grid.jobs.lifecycle import decide, validate_state, watchdog
