@@ -79,6 +79,10 @@ class StoredOutput:
     lfn: str
     size: int
     adler32: str
+    #: what the job declared about the file (:meth:`JobContext.describe`)
+    events: int | None = None
+    exp: int | None = None
+    run: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,8 @@ class JobContext:
     scratch: Path
     kwargs: dict[str, Any]
     output_names: tuple[str, ...]
+    #: facts declared per output name with :meth:`describe`
+    facts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def output(self, name: str) -> Path:
         """The local path to write declared output ``name`` to."""
@@ -128,6 +134,20 @@ class JobContext:
                 f"declared: {', '.join(self.output_names) or 'none'}"
             )
         return self.scratch / "out" / name
+
+    def describe(
+        self,
+        name: str,
+        *,
+        events: int | None = None,
+        exp: int | None = None,
+        run: int | None = None,
+    ) -> None:
+        """Declare facts of output ``name`` for the catalog: its number of events
+        and the (experiment, run) it holds, which the dataset searcher uses."""
+        self.output(name)  # a declared output, or KeyError
+        given = {"events": events, "exp": exp, "run": run}
+        self.facts[name] = {k: int(v) for k, v in given.items() if v is not None}
 
 
 class _ThreadStreams:
@@ -313,7 +333,10 @@ def run_job(task: JobTask) -> TaskResult:
                     timings=timings,
                 )
             put = task.out_se.put(ref.lfn, local)
-            stored.append(StoredOutput(ref.name, ref.lfn, put.size, put.adler32))
+            facts = ctx.facts.get(ref.name, {})
+            stored.append(
+                StoredOutput(ref.name, ref.lfn, put.size, put.adler32, **facts)
+            )
         timings["total"] = time.monotonic() - started
         return make(
             "done",

@@ -185,6 +185,11 @@ class JobSpec:
     project: str
     #: one of :data:`KINDS`
     kind: str = "user"
+    #: the datasets this job's outputs go to: none (the project's), one (all
+    #: outputs) or one per output, in order
+    output_lpns: tuple[str, ...] = ()
+    #: the job's file number in that dataset (default: its index in the project)
+    output_index: int | None = None
 
     def validate(self, known_sites: Iterable[str]) -> JobSpec:
         """Return self if the spec is well formed, else raise (nothing is created).
@@ -236,6 +241,21 @@ class JobSpec:
                 f"{', '.join(KINDS)}",
             )
         self._validate_files()
+        if len(self.output_lpns) not in (0, 1, len(self.outputs)):
+            raise BadJob(
+                "output_lpns",
+                f"{len(self.output_lpns)} datasets for {len(self.outputs)} outputs; "
+                "give none, one, or one per output",
+            )
+        for lpn in self.output_lpns:
+            try:
+                validate_lfn(lpn)
+            except BadLFN as err:
+                raise BadJob("output_lpns", f"{lpn!r}: {err.reason}") from err
+        if self.output_index is not None and (
+            type(self.output_index) is not int or self.output_index < 0
+        ):
+            raise BadJob("output_index", f"{self.output_index!r}: give an int >= 0")
         self.requirements.validate(known_sites)
         return self
 

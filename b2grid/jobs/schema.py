@@ -62,7 +62,7 @@ S = JobStatus
 A = AttemptStatus
 
 #: bump when the job tables change; a catalog of another version is refused
-JOBS_SCHEMA_VERSION = 1
+JOBS_SCHEMA_VERSION = 2
 #: key of the job tables' version in storage's ``meta`` table
 _VERSION_KEY = "jobs_schema"
 
@@ -98,6 +98,8 @@ jobs = Table(
     Column("args", LargeBinary, nullable=False),
     Column("inputs", Text, nullable=False),  # JSON list of LFNs
     Column("outputs", Text, nullable=False),  # JSON list of file names
+    Column("output_lpns", Text),  # '|'-joined LPNs; NULL: the project's dataset
+    Column("output_index", Integer),  # NULL: the job's index in its project
     Column("priority", Integer, nullable=False),
     Column("sites", Text, nullable=False),  # JSON list
     Column("banned_sites", Text, nullable=False),  # JSON list
@@ -193,6 +195,8 @@ SPEC_COLUMNS = (
     jobs.c.sites,
     jobs.c.banned_sites,
     jobs.c.cpu_seconds,
+    jobs.c.output_lpns,
+    jobs.c.output_index,
 )
 #: replace a job's state (executemany with ``b_id`` and :func:`state_row` values)
 UPDATE_STATE = update(jobs).where(jobs.c.id == bindparam("b_id"))
@@ -268,13 +272,15 @@ def spec_row(spec: JobSpec) -> dict[str, Any]:
         "sites": json.dumps(list(req.sites)),
         "banned_sites": json.dumps(list(req.banned_sites)),
         "cpu_seconds": float(req.cpu_seconds),
+        "output_lpns": "|".join(spec.output_lpns) or None,
+        "output_index": spec.output_index,
     }
 
 
 def spec_of(row: Sequence[Any], project: str) -> JobSpec:
     """The JobSpec of a row of :data:`SPEC_COLUMNS` in project ``project``."""
     owner, kind, function, payload, args, inputs, outputs = row[:7]
-    priority, sites, banned, cpu = row[7:11]
+    priority, sites, banned, cpu, output_lpns, output_index = row[7:13]
     return JobSpec(
         function=function,
         payload=None if payload is None else bytes(payload),
@@ -287,6 +293,8 @@ def spec_of(row: Sequence[Any], project: str) -> JobSpec:
         owner=owner,
         project=project,
         kind=kind,
+        output_lpns=tuple(output_lpns.split("|")) if output_lpns else (),
+        output_index=output_index,
     )
 
 

@@ -173,14 +173,19 @@ class JobService:
         kind: str = "user",
         output_lpn: str | None = None,
         description: str = "",
+        output_datasets: Sequence[tuple[str | Sequence[str], int]] | None = None,
     ) -> int:
         """Submit a project of jobs running ``fn``; returns the project id.
 
         ``inputs`` gives each job's input LFNs (one list per job); without inputs,
         ``n_jobs`` jobs run (e.g. MC). ``kwargs`` is one mapping for all jobs or one
-        per job. Everything is checked before anything is stored (unknown input LFNs,
-        a bad or reused project name, priority, sites, an unpicklable function):
-        nothing is half-created.
+        per job. Outputs go to ``output_lpn`` (default
+        ``/belle/user/<user>/<project>``), or, with ``output_datasets``, each job's
+        to its own ``(dataset LPN or one LPN per output, file number)`` —
+        production writes each run to its own datasets. Everything is checked
+        before anything is stored (unknown input LFNs, a bad or reused project
+        name, priority, sites, an unpicklable function, a namespace the user may
+        not write): nothing is half-created.
         """
         validate_project_name(project)
         function, payload = function_reference(fn)
@@ -200,6 +205,19 @@ class JobService:
                 raise BadJob(
                     "kwargs", f"{len(all_kwargs)} mappings for {len(per_job)} jobs"
                 )
+        targets: list[tuple[tuple[str, ...], int | None]] = [((), None)] * len(per_job)
+        if output_datasets is not None:
+            targets = [
+                ((lpns,) if isinstance(lpns, str) else tuple(lpns), int(i))
+                for lpns, i in output_datasets
+            ]
+            if len(targets) != len(per_job):
+                raise BadJob(
+                    "output_datasets",
+                    f"{len(targets)} (dataset, number) pairs for {len(per_job)} jobs",
+                )
+            for lpn in sorted({lpn for lpns, _ in targets for lpn in lpns}):
+                check_write(self.user, lpn)
         wanted = sorted({lfn for job in per_job for lfn in job})
         known = self.storage.catalog.files_named(wanted)
         missing = [lfn for lfn in wanted if lfn not in known]
@@ -216,7 +234,9 @@ class JobService:
             cpu_seconds=cpu_seconds,
         )
         specs = []
-        for job_inputs, job_kwargs in zip(per_job, all_kwargs, strict=True):
+        for job_inputs, job_kwargs, (job_lpns, job_number) in zip(
+            per_job, all_kwargs, targets, strict=True
+        ):
             try:
                 args = cloudpickle.dumps(dict(job_kwargs)) if job_kwargs else b""
             except (pickle.PicklingError, TypeError) as exc:
@@ -232,6 +252,8 @@ class JobService:
                     owner=self.user.name,
                     project=project,
                     kind=kind,
+                    output_lpns=job_lpns,
+                    output_index=job_number,
                 )
             )
         lpn = output_lpn or f"/belle/user/{self.user.name}/{project}"
@@ -470,24 +492,34 @@ class JobService:
                 self._event(job_id, lc.Lost(attempt, f"output {out.lfn} missing"), now)
                 return
         owner = record.spec.owner
-        lpn = record.output_lpn or ""
+        by_block: dict[tuple[str, int], list[NewFile]] = {}
+        for out in result.outputs:  # an output's LFN is <dataset>/subNN/<name>
+            path = PurePosixPath(out.lfn)
+            block = int(path.parent.name.removeprefix("sub"))
+            by_block.setdefault((str(path.parent.parent), block), []).append(
+                NewFile(name=path.name, size=out.size, adler32=out.adler32,
+                        events=out.events, exp=out.exp, run=out.run)
+            )  # fmt: skip
+        lpns = sorted({lpn for lpn, _ in by_block})
+        # the rules the datasets already have take the new files in, in the same
+        # transaction (as an upload does): a registered output is never unlocked
+        existing = [r for lpn in lpns for r in self.storage.rules.rules(target=lpn)]
+        spaces = self.storage.spaces() if existing else {}
+        resolved = {r.rule_id: self.storage.candidates(r.expression) for r in existing}
 
         def register(conn: Any) -> None:
-            by_block: dict[int, list[NewFile]] = {}
-            for out in result.outputs:
-                block = int(PurePosixPath(out.lfn).parent.name.removeprefix("sub"))
-                by_block.setdefault(block, []).append(
-                    NewFile(name=PurePosixPath(out.lfn).name, size=out.size,
-                            adler32=out.adler32)
-                )  # fmt: skip
-            for block, files in by_block.items():
+            for (lpn, block), files in by_block.items():
                 self.storage.catalog.register_files(
                     lpn, files, state.site or "", owner, now, conn=conn, datablock=block
+                )
+            for rule in existing:
+                self.storage.rules.apply(
+                    rule.rule_id, resolved[rule.rule_id], spaces, now, conn
                 )
 
         if self.store.complete(job_id, attempt, register, now=now, cap=self.cap):
             report.finished += 1
-            if result.outputs:
+            for lpn in lpns:
                 self._protect(lpn, record.kind)
         else:
             self._discard(result)
@@ -658,16 +690,21 @@ class JobService:
 
     def _output_refs(self, record: Any, attempt: int) -> tuple[OutputRef, ...]:
         """Final LFNs: ``<lpn>/subNN/<stem>_<index>_job<id>_<attempt><ext>``."""
-        names = record.spec.outputs
+        spec = record.spec
+        names = spec.outputs
+        lpns = spec.output_lpns or (record.output_lpn,)
+        index = record.index if spec.output_index is None else spec.output_index
         block_size = self.config.policies.datablock_size
         refs = []
         for j, name in enumerate(names):
+            lpn = lpns[j] if len(lpns) > 1 else lpns[0]
             stem, dot, ext = name.rpartition(".")
             stem, ext = (stem, f".{ext}") if dot else (name, "")
-            block = (record.index * len(names) + j) // block_size
+            shared = len(lpns) == 1  # every output in one dataset: count them all
+            block = ((index * len(names) + j) if shared else index) // block_size
             lfn = (
-                f"{record.output_lpn}/sub{block:02d}/"
-                f"{stem}_{record.index:05d}_job{record.job_id}_{attempt}{ext}"
+                f"{lpn}/sub{block:02d}/"
+                f"{stem}_{index:05d}_job{record.job_id}_{attempt}{ext}"
             )
             refs.append(OutputRef(name, lfn))
         return tuple(refs)

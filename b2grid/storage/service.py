@@ -216,7 +216,7 @@ class StorageService:
                 se.put(name, path, expected_adler32=fact.adler32)
             spaces = self.spaces()  # read before the write transaction opens
             existing = self.rules.rules(target=lpn)
-            resolved = {r.rule_id: self._candidates(r.expression) for r in existing}
+            resolved = {r.rule_id: self.candidates(r.expression) for r in existing}
             with self.catalog.transaction() as conn:
                 self.catalog.finish_upload(conn, new_lfns, target, now)
                 # the rules the dataset (and its datablocks) already has take the new
@@ -403,7 +403,8 @@ class StorageService:
         self.sites.get(site)
         return self.add_rule(name, 1, site, comment=f"ds rep to {site}")
 
-    def _candidates(self, expression: str) -> tuple[str, ...]:
+    def candidates(self, expression: str) -> tuple[str, ...]:
+        """The sites ``expression`` matches now; none if it names removed sites."""
         try:
             return self.resolve(expression)
         except StorageError:  # a site since removed from the config: none match
@@ -412,7 +413,7 @@ class StorageService:
     def reapply(self, rule_id: int, now: datetime) -> str:
         expression, _ = self.rules.rule_expression(rule_id)
         return self.rules.apply(
-            rule_id, self._candidates(expression), self.spaces(), now
+            rule_id, self.candidates(expression), self.spaces(), now
         )
 
     def declare_bad(self, lfn: str, site: str, reason: str) -> None:

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from b2grid.errors import BadJob, BadProjectName, NotRegistered, ProjectExists
+from b2grid.errors import (
+    BadJob,
+    BadProjectName,
+    NotRegistered,
+    PermissionDenied,
+    ProjectExists,
+)
 from b2grid.jobs.execution import JobContext
 from b2grid.jobs.model import JobStatus
 
@@ -258,3 +264,56 @@ def test_a_silent_job_stalls_is_rescheduled_and_the_cap_holds(fast):
     time.sleep(2.0)  # the stalled attempts' threads end; their results are stale
     grid.jobs.run_once()
     assert project.outputs() == []
+
+
+def two_outputs(ctx: JobContext) -> None:
+    """Write two outputs and declare their facts for the catalog."""
+    for name in ("a.txt", "b.txt"):
+        ctx.output(name).write_text(f"{name} of job {ctx.job_id}")
+        ctx.describe(name, events=10 + ctx.kwargs["run"], exp=12, run=ctx.kwargs["run"])
+
+
+def test_outputs_go_to_per_job_datasets_with_their_facts_and_locks(fast):
+    """Production's way: each job's outputs to its own datasets, file facts kept,
+    every output locked by its dataset's rule (none left to the reaper alone)."""
+    grid = fast
+    base = f"/belle/user/{grid.user.name}/perrun"
+    targets = [((f"{base}/r{r}/a", f"{base}/r{r}/b"), 0) for r in (1, 2)]
+    targets.append(((f"{base}/r1/a", f"{base}/r1/b"), 1))  # a second file of run 1
+    project = grid.submit(
+        two_outputs,
+        project="perrun1",
+        n_jobs=3,
+        outputs=["a.txt", "b.txt"],
+        kwargs=[{"run": 1}, {"run": 2}, {"run": 1}],
+        output_datasets=targets,
+    )
+    assert project.wait(timeout=60) == "Done"
+    catalog = grid.storage.catalog
+    files = catalog.files_of(f"{base}/r1/a")
+    assert len(files) == 2
+    assert {(f.exp, f.run, f.events) for f in files} == {(12, 1, 11)}
+    assert [f.lfn.rsplit("/", 2)[1] for f in files] == ["sub00", "sub00"]
+    assert len(catalog.files_of(f"{base}/r2/b")) == 1
+    for lpn in (f"{base}/r1/a", f"{base}/r1/b", f"{base}/r2/a"):
+        for f in catalog.files_of(lpn):
+            # the datablock's rule holds 2 locked copies (maybe still copying)
+            assert sum(r.lock_count > 0 for r in f.replicas) == 2, f.lfn
+
+
+def test_per_job_datasets_are_checked_before_anything_is_stored(fast):
+    grid = fast
+    with pytest.raises(BadJob, match="output_datasets"):
+        grid.submit(
+            two_outputs, project="perrun2", n_jobs=2, outputs=["a.txt", "b.txt"],
+            output_datasets=[("/belle/user/x/y", 0)],
+        )  # fmt: skip
+    with pytest.raises(PermissionDenied):
+        grid.submit(
+            two_outputs, project="perrun3", n_jobs=1, outputs=["a.txt", "b.txt"],
+            output_datasets=[("/belle/Data/official", 0)],
+        )  # fmt: skip
+    assert grid.jobs.store.projects(grid.user.name) == [] or all(
+        p.name not in ("perrun2", "perrun3")
+        for p in grid.jobs.store.projects(grid.user.name)
+    )
