@@ -3,13 +3,17 @@
 The four calls most users need are :func:`produce_mc` (MC straight to mDST),
 :func:`write_mc` (the same into a self-describing file), :func:`take_data` (the
 detector at KEK: HLT-filtered RAW of one run) and :func:`process` (RAW to mDST with a
-global tag stack). docs/physics.md describes the model and its simplifications.
+global tag stack). :func:`random_trigger` records a run's beam background for
+run-dependent MC to overlay (``overlay=``). docs/physics.md describes the model and
+its simplifications.
 """
 
 from b2grid.physics.chain import (
+    RANDOM_TRIGGER,
     event_meta,
     process,
     produce_mc,
+    random_trigger,
     simulate_run,
     take_data,
     write_mc,
@@ -19,12 +23,14 @@ from b2grid.physics.kinematics import Beam
 
 __all__ = [
     "GENERIC_SAMPLES",
+    "RANDOM_TRIGGER",
     "SIGNAL_EVENT_TYPES",
     "Beam",
     "event_meta",
     "event_types",
     "process",
     "produce_mc",
+    "random_trigger",
     "simulate_run",
     "take_data",
     "write_mc",

@@ -52,7 +52,11 @@ class RunConditions:
     #: true magnetic-field scale: measured momenta are off by this factor
     field_scale: float
     beam: Beam
+    #: beam-background level: ``"BGx0"`` none, ``"BGx1"`` the run's real background
     background: str = "BGx1"
+    #: the run's beam background over nominal (1.0 for run-independent MC); the
+    #: simulated background is the ``background`` level times this
+    background_scale: float = 1.0
 
     @property
     def is_mc(self) -> bool:
@@ -67,15 +71,20 @@ def true_conditions(
     Run-independent MC experiments get an ideal detector. Data experiments get crystal
     gains spread by 4 % per crystal (fixed for the experiment), a common drift of up to
     ±1.5 % over runs and 0.5 % per-crystal run-to-run noise, and a field scale off by
-    2-6 per mille, different per experiment and slowly drifting with the run.
+    2-6 per mille, different per experiment and slowly drifting with the run. Their
+    beam background (``background_scale``) follows the machine: it wanders over runs
+    between 0.6 and 1.8 times nominal, smoothly plus 8 % run-to-run noise; MC
+    experiments get the nominal 1.0.
 
     Examples
     --------
     >>> c = true_conditions(12, 100)
     >>> c.ecl_gains.shape, bool(abs(c.field_scale - 1) < 0.01), c.is_mc
     ((8737,), True, False)
-    >>> true_conditions(1003, 0).field_scale
-    1.0
+    >>> bool(0.6 <= c.background_scale <= 1.8)
+    True
+    >>> true_conditions(1003, 0).field_scale, true_conditions(1003, 0).background_scale
+    (1.0, 1.0)
     """
     beam = Beam.off_resonance() if beam_energy == "4S_offres" else Beam.y4s()
     if experiment in MC_EXPERIMENTS:
@@ -90,8 +99,22 @@ def true_conditions(
     gains[0] = 1.0
     field_scale = 1.0 + field_offset + 0.001 * np.cos(run / 300.0)
     return RunConditions(
-        experiment, run, np.clip(gains, 0.5, 1.5), float(field_scale), beam, background
+        experiment,
+        run,
+        np.clip(gains, 0.5, 1.5),
+        float(field_scale),
+        beam,
+        background,
+        background_scale=_background_scale(experiment, run),
     )
+
+
+def _background_scale(experiment: int, run: int) -> float:
+    """Beam background of a data run over nominal: a slow wave (currents, vacuum
+    conditioning) with 8 % run-to-run noise, kept within 0.6-1.8."""
+    wave = 1.2 + 0.45 * np.sin(run / 150.0 + 1.7 * experiment)
+    noise = np.random.default_rng([11, experiment, run]).normal(1.0, 0.08)
+    return float(np.clip(wave * noise, 0.6, 1.8))
 
 
 @dataclass(frozen=True)

@@ -313,6 +313,7 @@ def background(
     rng: np.random.Generator,
     *,
     gains: npt.ArrayLike | None = None,
+    scale: float = 1.0,
 ) -> EclDigits:
     """Beam-background digits for ``n_events`` events.
 
@@ -328,17 +329,29 @@ def background(
         Source of randomness.
     gains : array_like, optional
         True crystal gains (default nominal 1).
+    scale : float
+        The run's background over nominal (``RunConditions.background_scale``):
+        multiplies the mean number of crystals per event.
 
     Returns
     -------
     EclDigits
         Energies 0.5 MeV + Exp(2 MeV) (95 %) or log-uniform 5-50 MeV, times uniform
         in [-500, 500] ns, ``mc_index`` -1.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> quiet, busy = (len(background(2000, "BGx1", rng, scale=s)) for s in (0.5, 1.5))
+    >>> round(busy / quiet, 1)
+    3.0
     """
     if level not in BACKGROUND_LEVELS:
         known = ", ".join(BACKGROUND_LEVELS)
         raise PhysicsError(f"unknown beam-background level {level!r}; known: {known}")
-    rate = BACKGROUND_LEVELS[level]
+    if not scale >= 0.0:
+        raise PhysicsError(f"beam-background scale {scale!r} must be >= 0")
+    rate = BACKGROUND_LEVELS[level] * scale
     if rate == 0.0 or n_events == 0:
         return EclDigits.empty()
     gain = np.ones(_NC) if gains is None else np.asarray(gains, dtype=np.float64)
@@ -346,8 +359,8 @@ def background(
     # one uniform picks the crystal: regions weighted by crystals x density 3:1:3
     n_reg = np.array([1152, 6624, 960])
     edge = np.cumsum(n_reg * [3.0, 1.0, 3.0]) / np.dot(n_reg, [3.0, 1.0, 3.0])
-    scale = n_reg / np.diff(edge, prepend=0.0)
-    offset = np.array([1, 1153, 7777]) - np.concatenate([[0.0], edge[:2]]) * scale
+    stretch = n_reg / np.diff(edge, prepend=0.0)
+    offset = np.array([1, 1153, 7777]) - np.concatenate([[0.0], edge[:2]]) * stretch
     out = _Digits(int(counts.sum()))
     none = EclDigits.empty()
     for first in range(0, n_events, BLOCK_EVENTS):  # the same blocks as simulate's
@@ -356,7 +369,7 @@ def background(
         n = len(event)
         x, y = rng.random(n), rng.random(n)
         reg = (x >= edge[0]).astype(np.intp) + (x >= edge[1])
-        cell = (x * scale[reg] + offset[reg]).astype(np.int16)
+        cell = (x * stretch[reg] + offset[reg]).astype(np.int16)
         energy = np.where(
             y < 0.05,
             5e-3 * np.exp(y * (math.log(10.0) / 0.05)),  # log-uniform 5-50 MeV

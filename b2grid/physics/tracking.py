@@ -8,7 +8,7 @@ fakes) into :class:`RawTracks`; ``reconstruct`` applies the momentum-scale const
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -258,6 +258,7 @@ def simulate(
     *,
     field_scale: float = 1.0,
     background: str = "BGx0",
+    background_scale: float = 1.0,
     n_events: int,
 ) -> RawTracks:
     """Raw track fits of the MC particles that the tracking system finds.
@@ -276,7 +277,9 @@ def simulate(
         field, so momenta computed with the nominal field are off by 1/field_scale.
     background : str
         ``"BGxN"``: Poisson(0.5 N) fake low-pt tracks per event with |d0| up to
-        10 cm, |z0| up to 30 cm and ``mc_index`` -1.
+        10 cm, |z0| up to 30 cm and ``mc_index`` -1 (see :func:`background`).
+    background_scale : float
+        The run's background over nominal: multiplies the mean number of fakes.
     n_events : int
         Number of events (for the beam-background fakes).
 
@@ -383,9 +386,59 @@ def simulate(
     if np.any(ev[1:] < ev[:-1]):
         order = np.argsort(ev, kind="stable")
         columns = [a[order] for a in columns]
-    n_fake_mean = FAKES_PER_BG_UNIT * _background_units(background)
+    n_fake_mean = _fake_mean(background, background_scale)
     fakes = _fakes(n_fake_mean, field_scale, rng, n_events) if n_fake_mean > 0 else None
     return RawTracks(*_merged(columns, fakes))
+
+
+def _fake_mean(background: str, scale: float) -> float:
+    if not scale >= 0.0:
+        raise PhysicsError(f"beam-background scale {scale!r} must be >= 0")
+    return FAKES_PER_BG_UNIT * _background_units(background) * scale
+
+
+def background(
+    n_events: int,
+    rng: np.random.Generator,
+    *,
+    field_scale: float = 1.0,
+    background: str = "BGx1",
+    background_scale: float = 1.0,
+) -> RawTracks:
+    """The beam-background fake tracks alone, as :func:`simulate` adds them.
+
+    Poisson(0.5 N x ``background_scale``) fakes per event for ``"BGxN"``, with
+    ``mc_index`` -1 (what a random trigger records in the tracking system).
+
+    Examples
+    --------
+    >>> fakes = background(4000, np.random.default_rng(2), background_scale=1.5)
+    >>> round(len(fakes.event) / 4000, 1), set(fakes.mc_index.tolist())
+    (0.8, {-1})
+    """
+    mean = _fake_mean(background, background_scale)
+    fakes = _fakes(mean, field_scale, rng, n_events) if mean > 0 else None
+    if fakes is None:
+        return RawTracks(*_merged([np.zeros(0, t) for t in _RAW_DTYPES], None))
+    return RawTracks(*_merged(fakes, None))
+
+
+def merge(first: RawTracks, then: RawTracks) -> RawTracks:
+    """The tracks of both sets, per event those of ``first`` before those of
+    ``then`` (e.g. tracks of a collision, then overlaid background tracks).
+
+    Examples
+    --------
+    >>> a = background(3, np.random.default_rng(0), background_scale=2.0)
+    >>> b = background(3, np.random.default_rng(1), background_scale=2.0)
+    >>> m = merge(a, b)
+    >>> len(m.event) == len(a.event) + len(b.event), bool(np.all(np.diff(m.event) >= 0))
+    (True, True)
+    """
+    names = [f.name for f in fields(RawTracks)]
+    return RawTracks(
+        *_merged([getattr(first, f) for f in names], [getattr(then, f) for f in names])
+    )
 
 
 #: dtypes of the :class:`RawTracks` columns, in field order
