@@ -28,24 +28,38 @@ was wrong *and* what to do about it::
     │   ├── RuleError(ValueError)          a rule that cannot be satisfied as asked
     │   ├── RuleNotFound(LookupError)
     │   ├── UnknownValue(LookupError)      a metadata value no dataset carries
-    │   └── BadQuery(ValueError)           a malformed search (exit status 2)
+    │   ├── BadQuery(ValueError)           a malformed search (exit status 2)
+    │   ├── BadCollection(ValueError)      a collection refused as asked (exit status 2)
+    │   └── CollectionImmutable(PermissionError)  a change to a collection's datasets
     ├── ConditionsError                    the conditions database
     │   ├── TagNotFound(LookupError)       a global tag name nobody created
     │   ├── TagPublished(PermissionError)  a change asked of an immutable tag
     │   ├── NoPayload(LookupError)         no payload valid for (tag(s), name, exp, run)
-    │   └── BadIoV(ValueError)             a malformed or inverted interval of validity
+    │   ├── BadIoV(ValueError)             a malformed or inverted interval of validity
+    │   └── CalibrationFailed(RuntimeError)  too little data for a calibration algorithm
     ├── PhysicsError
     │   └── UnknownEventType(LookupError)  an event type name or decay code not known
     ├── FormatError                        event files and their data levels
     │   ├── BadEventFile(OSError)          a truncated, foreign or wrong-level ROOT file
     │   └── SchemaError(ValueError)        arrays that do not fit a data level's schema
-    └── JobError                           jobs and projects
-        ├── BadJob(ValueError)             a submission refused, naming the field
-        ├── BadProjectName(ValueError)     a name breaking the gbasf2 rules
-        ├── ProjectExists(FileExistsError) a project name used before by the owner
-        ├── ProjectNotFound(LookupError)
-        ├── JobNotFound(LookupError)
-        └── IllegalTransition(RuntimeError)  a status change the lifecycle forbids
+    ├── JobError                           jobs and projects
+    │   ├── BadJob(ValueError)             a submission refused, naming the field
+    │   ├── BadProjectName(ValueError)     a name breaking the gbasf2 rules
+    │   ├── ProjectExists(FileExistsError) a project name used before by the owner
+    │   ├── ProjectNotFound(LookupError)
+    │   ├── JobNotFound(LookupError)
+    │   └── IllegalTransition(RuntimeError)  a status change the lifecycle forbids
+    ├── ProductionError                    data taking, processing, calibration, MC
+    │   ├── BadCampaign(ValueError)        a campaign spelled or defined wrong
+    │   ├── OverlappingBucket(ValueError)  a bucket sharing runs with another
+    │   ├── CampaignNotFound(LookupError)
+    │   └── NoRawData(LookupError)         runs to process that have no RAW
+    └── AnalysisError                      particle lists, cuts, decays, variables
+        ├── BadCut(ValueError)             a cut string that does not parse
+        ├── UnknownVariable(LookupError)   a variable name the registry does not know
+        ├── BadDecayString(ValueError)     a decay string that does not parse or
+        │                                  is not charge-consistent
+        └── UnknownParticleList(LookupError)  a list name never filled
 
 The CLI turns any :class:`B2GridError` into one clear line on stderr and an exit status
 (2 for configuration errors, 1 otherwise), never a traceback.
@@ -383,6 +397,19 @@ class BadIoV(ConditionsError, ValueError):
         super().__init__(f"bad interval of validity {iov}: {reason}")
 
 
+class CalibrationFailed(ConditionsError, RuntimeError):
+    """A calibration algorithm that could not produce constants (too little data).
+
+    No constants are returned: the caller keeps the current payloads.
+    """
+
+    def __init__(self, algorithm: str, reason: str) -> None:
+        self._init = (algorithm, reason)
+        self.algorithm = algorithm
+        self.reason = reason
+        super().__init__(f"calibration {algorithm!r} failed: {reason}")
+
+
 class PhysicsError(B2GridError):
     """Event generation, detector simulation and reconstruction."""
 
@@ -507,6 +534,72 @@ class IllegalTransition(JobError, RuntimeError):
         super().__init__(f"job {job_id} is {current}: cannot {event}")
 
 
+class ProductionError(B2GridError):
+    """Central data production: runs, campaigns, their stages."""
+
+
+class BadCampaign(ProductionError, ValueError):
+    """A campaign (or its runs, samples, tags) spelled or defined wrong."""
+
+    def __init__(self, campaign: str, reason: str) -> None:
+        self._init = (campaign, reason)
+        self.campaign = campaign
+        self.reason = reason
+        super().__init__(f"campaign {campaign!r}: {reason}")
+
+
+class OverlappingBucket(ProductionError, ValueError):
+    """A prompt bucket whose runs overlap another bucket's (or reuse its name)."""
+
+    def __init__(
+        self, name: str, runs: str, other: str, theirs: str, last: int | None = None
+    ) -> None:
+        self._init = (name, runs, other, theirs, last)
+        self.name = name
+        self.other = other
+        if name == other:
+            why = f"{name} is already defined as {theirs}; choose a new bucket name"
+        else:
+            start = f": start after run {last}" if last is not None else ""
+            why = (
+                f"{name} {runs} overlaps {other} {theirs}; buckets never share a "
+                f"run{start}"
+            )
+        super().__init__(why)
+
+
+class CampaignNotFound(ProductionError, LookupError):
+    """A campaign name production does not know."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        self._init = (name, tuple(known))
+        self.name = name
+        known = tuple(known)
+        listing = ", ".join(known) or "none yet"
+        super().__init__(
+            f"no campaign {name!r}{did_you_mean(name, known)}; known: {listing}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class NoRawData(ProductionError, LookupError):
+    """Runs asked for processing (or MC rd) that were never taken."""
+
+    def __init__(self, exp: int, runs: str, hint: str = "") -> None:
+        self._init = (exp, runs, hint)
+        self.exp = exp
+        self.runs = runs
+        super().__init__(
+            f"no RAW for exp {exp} runs {runs}; take the data first "
+            f"(`b2grid production take-data --exp {exp} --runs ...`){hint}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class UnknownValue(CatalogError, LookupError):
     """A value of a known metadata field that no dataset in the catalog carries."""
 
@@ -537,16 +630,119 @@ class BadQuery(CatalogError, ValueError):
         super().__init__(f"bad search: {field}={value!r}: {reason}")
 
 
+class BadCollection(CatalogError, ValueError):
+    """A collection that cannot be made as asked: a malformed name, no datasets,
+    datasets of another data type than the collection's."""
+
+    exit_code = 2
+
+    def __init__(self, collection: str, reason: str) -> None:
+        self._init = (collection, reason)
+        self.collection = collection
+        self.reason = reason
+        super().__init__(f"bad collection {collection!r}: {reason}")
+
+
+class CollectionImmutable(CatalogError, PermissionError):
+    """A change asked of a collection: its datasets are fixed when it is created."""
+
+    def __init__(self, lpn: str, change: str) -> None:
+        self._init = (lpn, change)
+        self.lpn = lpn
+        self.change = change
+        super().__init__(
+            f"collection {lpn} is immutable: cannot {change}; create a new "
+            "collection (under a new name) with the datasets you want"
+        )
+
+
+class AnalysisError(B2GridError):
+    """The analysis toolkit: particle lists, cut and decay strings, variables."""
+
+
+class BadCut(AnalysisError, ValueError):
+    """A cut string that does not parse: the cut, the position and what was expected."""
+
+    def __init__(self, cut: str, position: int, expected: str) -> None:
+        self._init = (cut, position, expected)
+        self.cut = cut
+        self.position = position
+        self.expected = expected
+        caret = " " * (position + 5) + "^"
+        super().__init__(
+            f"bad cut {cut!r} at position {position}: {expected}\n"
+            f"    {cut!r}\n{caret}"
+        )
+
+
+class UnknownVariable(AnalysisError, LookupError):
+    """A variable (in a cut or an ntuple list) that the registry does not know."""
+
+    def __init__(self, name: str, known: Iterable[str] = (), where: str = "") -> None:
+        self.name = name
+        self.known = tuple(known)
+        self.where = where
+        self._init = (name, self.known, where)
+        context = f" in {where!r}" if where else ""
+        close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
+        lowered = [k for k in self.known if k.lower() == name.lower() and k != name]
+        near = list(dict.fromkeys(lowered + close))
+        hint = f" (did you mean {', '.join(repr(c) for c in near)}?)" if near else ""
+        super().__init__(
+            f"unknown variable {name!r}{context}{hint}; "
+            "b2grid.analysis.variables.describe() lists them all"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class BadDecayString(AnalysisError, ValueError):
+    """A decay or list string that does not parse, names an unknown particle, or
+    does not conserve charge."""
+
+    def __init__(self, decay: str, reason: str) -> None:
+        self._init = (decay, reason)
+        self.decay = decay
+        self.reason = reason
+        super().__init__(f"bad decay string {decay!r}: {reason}")
+
+
+class UnknownParticleList(AnalysisError, LookupError):
+    """A particle list name that was never filled or reconstructed."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        self.name = name
+        self.known = tuple(sorted(known))
+        self._init = (name, self.known)
+        listing = ", ".join(self.known) if self.known else "none yet"
+        super().__init__(
+            f"no particle list {name!r}{did_you_mean(name, self.known)}; fill it "
+            f"first (fill_particle_list / reconstruct_decay); lists: {listing}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 __all__ = [
+    "AnalysisError",
     "B2GridError",
+    "BadCampaign",
+    "BadCollection",
+    "BadCut",
+    "BadDecayString",
     "BadEventFile",
     "BadIoV",
     "BadJob",
     "BadLFN",
     "BadProjectName",
     "BadQuery",
+    "CalibrationFailed",
+    "CampaignNotFound",
     "CatalogError",
     "ChecksumMismatch",
+    "CollectionImmutable",
     "ConditionsError",
     "ConfigError",
     "FormatError",
@@ -559,9 +755,12 @@ __all__ = [
     "LocalFileError",
     "NameReused",
     "NoPayload",
+    "NoRawData",
     "NotRegistered",
+    "OverlappingBucket",
     "PermissionDenied",
     "PhysicsError",
+    "ProductionError",
     "ProjectExists",
     "ProjectNotFound",
     "RuleError",
@@ -577,7 +776,9 @@ __all__ = [
     "TagNotFound",
     "TagPublished",
     "UnknownEventType",
+    "UnknownParticleList",
     "UnknownSite",
     "UnknownValue",
+    "UnknownVariable",
     "did_you_mean",
 ]

@@ -47,6 +47,7 @@ from b2grid.runfile import (
 from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
 from b2grid.sites.status_store import SiteStatusStore
+from b2grid.storage.collection import Collections
 from b2grid.storage.identity import User
 from b2grid.storage.search import Searcher
 from b2grid.storage.service import StorageService
@@ -203,6 +204,11 @@ class Grid:
     def datasets(self) -> Searcher:
         """The dataset searcher: ``grid.datasets.search(campaign="proc12", ...)``."""
         return Searcher(self.storage.catalog)
+
+    @property
+    def collections(self) -> Collections:
+        """Collections: ``grid.collections.expand([lpn_or_collection, ...])``."""
+        return Collections(self.storage.catalog, user=self.user, clock=self.clock)
 
     @property
     def conditions(self) -> ConditionsDB:

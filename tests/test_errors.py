@@ -29,6 +29,13 @@ from b2grid.errors import (
         (GridNotRunning("/h"), RuntimeError),
         (GridAlreadyRunning("/h", "tcp://127.0.0.1:1", 42), RuntimeError),
         (SchedulerUnreachable("tcp://x:1", "refused"), ConnectionError),
+        (errors.BadCollection("/belle/collection/MC/x", "why"), ValueError),
+        (errors.CollectionImmutable("/belle/collection/MC/x", "add"), PermissionError),
+        (errors.CalibrationFailed("ecl", "10 electrons < 500"), RuntimeError),
+        (errors.BadCut("M >", 3, "expected a number or a variable"), ValueError),
+        (errors.UnknownVariable("kaonId", ("kaonID",), "kaonId > 0.5"), LookupError),
+        (errors.BadDecayString("D0 -> K- K-", "charge -2 != 0"), ValueError),
+        (errors.UnknownParticleList("pi+:al", ("pi+:all",)), LookupError),
     ],
 )
 def test_every_error_is_a_b2grid_error_and_a_builtin(
@@ -86,6 +93,7 @@ def test_all_is_complete() -> None:
         errors.TagPublished("data_proc12", "add a payload"),
         errors.NoPayload(("a", "b"), "ECLCrystalEnergy", 12, 3, "(14,0)-(-1,-1)"),
         errors.BadIoV("(12,5)-(12,1)", "inverted"),
+        errors.CalibrationFailed("ecl", "10 electrons < 500; merge more runs"),
         errors.UnknownEventType("uubarr", ("uubar", "ddbar")),
         errors.BadEventFile("/tmp/f.root", "truncated"),
         errors.SchemaError("mdst", "Track.px", "missing"),
@@ -97,6 +105,12 @@ def test_all_is_complete() -> None:
         errors.IllegalTransition(12, "Done", "Kill"),
         errors.UnknownValue("campaign", "prc12", ("bucket23", "proc12")),
         errors.BadQuery("exp_low", 14, "exp_low 14 > exp_high 12"),
+        errors.BadCollection("/belle/collection/Data/x", "no datasets given"),
+        errors.CollectionImmutable("/belle/collection/Data/x", "add /belle/Data/y"),
+        errors.BadCut("1.8 < M <", 9, "expected a number or a variable"),
+        errors.UnknownVariable("kaonId", ("kaonID", "pionID"), "kaonId > 0.5"),
+        errors.BadDecayString("D0:Kpi -> K- K-", "charge -2 != 0"),
+        errors.UnknownParticleList("pi+:al", ("pi+:all", "K+:all")),
     ],
 )
 def test_errors_survive_pickling(error: B2GridError) -> None:

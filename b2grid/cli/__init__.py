@@ -76,6 +76,7 @@ def cli(
 
 def _register() -> None:
     from b2grid.cli import (
+        collection,
         config,
         demo,
         ds,
@@ -92,6 +93,7 @@ def _register() -> None:
 
     cli.add_command(config.config)
     cli.add_command(ds.ds)
+    cli.add_command(collection.collection)
     cli.add_command(gt.gt)
     cli.add_command(file.file)
     cli.add_command(project.project)

@@ -10,8 +10,11 @@ import click
 from rich.table import Table
 
 from b2grid.cli._context import CliContext, console
+from b2grid.cli.collection import show_record
 from b2grid.config import format_size
 from b2grid.errors import NotRegistered
+from b2grid.storage.collection import is_collection_lpn
+from b2grid.storage.records import FileRecord
 from b2grid.storage.search import Searcher, SearchQuery
 
 
@@ -73,15 +76,26 @@ def put(
 @click.option("-g", "--replicas", is_flag=True, help="Replicas per storage element.")
 @click.pass_obj
 def list_(ctx: CliContext, lpn: str, long_: bool, replicas: bool) -> None:
-    """List the files of a dataset/datablock, or the datasets under a path."""
+    """List the files of a dataset, datablock or collection, or the datasets under
+    a path."""
     with ctx.grid() as grid:
         try:
-            found = grid.storage.list(lpn)
+            if grid.collections.is_collection(lpn):
+                found: list[FileRecord] = []
+                for dataset in grid.collections.expand([lpn]):
+                    found += grid.storage.list(dataset)
+            else:
+                found = grid.storage.list(lpn)
         except NotRegistered:
-            under = grid.storage.catalog.datasets_under(lpn.rstrip("/") + "/")
+            prefix = lpn.rstrip("/") + "/"
+            under = grid.storage.catalog.datasets_under(prefix)
+            if is_collection_lpn(prefix):
+                under += [
+                    c.lpn for c in grid.collections.list() if c.lpn.startswith(prefix)
+                ]
             if not under:
                 raise
-            for name in under:
+            for name in sorted(under):
                 click.echo(name)
             return
     if not long_ and not replicas:
@@ -130,14 +144,19 @@ def rm(ctx: CliContext, lpn: str, force: bool) -> None:
 @click.option("--site", required=True, help="Site to add a replica at.")
 @click.pass_obj
 def rep(ctx: CliContext, lpn: str, site: str) -> None:
-    """Add a replica of LPN at a site (a one-copy rule)."""
+    """Add a replica of LPN at a site (a one-copy rule; one per dataset of a
+    collection)."""
     grid, running = ctx.attach_or_offline()
     try:
-        rule_id = grid.storage.replicate(lpn, site)
+        targets = [lpn]
+        if grid.collections.is_collection(lpn):
+            targets = grid.collections.expand([lpn])
+        rules = [(grid.storage.replicate(t, site), t) for t in targets]
     finally:
         grid.close()
     note = "" if running else " (transfers start when the grid is up)"
-    click.echo(f"rule {rule_id}: a copy of {lpn} at {site}{note}")
+    for rule_id, target in rules:
+        click.echo(f"rule {rule_id}: a copy of {target} at {site}{note}")
 
 
 def _search_options(command: Any) -> Any:
@@ -165,6 +184,17 @@ def _search_options(command: Any) -> Any:
         command = click.option(
             f"--{dashed}", f"--{name}", name, type=int, default=None, help=help_
         )(command)
+    command = click.option(
+        "--production",
+        "--production-id",
+        "--production_id",
+        "--prod-id",
+        "--prod_id",
+        "production",
+        type=int,
+        default=None,
+        help="Production number (the prodNNNNNNNN of official LPNs).",
+    )(command)
     for name, help_ in reversed(text):
         dashed = name.replace("_", "-")
         names = [f"--{dashed}"] + ([f"--{name}"] if dashed != name else [])
@@ -243,9 +273,15 @@ def search(
 @click.argument("lpn")
 @click.pass_obj
 def meta(ctx: CliContext, lpn: str) -> None:
-    """Show the metadata of dataset LPN."""
+    """Show the metadata of dataset (or collection) LPN."""
     with ctx.grid() as grid:
-        record = grid.storage.catalog.dataset(lpn)
+        try:
+            record = grid.storage.catalog.dataset(lpn)
+        except NotRegistered:
+            if not is_collection_lpn(lpn):
+                raise
+            show_record(grid.collections.get(lpn))  # or: no collection LPN
+            return
     click.echo(f"{'lpn':14} {record.lpn}")
     click.echo(f"{'owner':14} {record.owner}")
     click.echo(f"{'files':14} {record.nfiles}")

@@ -3,7 +3,8 @@
 This layer moves bytes and never interprets them: it does not import uproot.
 """
 
+from b2grid.storage.collection import Collections
 from b2grid.storage.element import StorageElement
 from b2grid.storage.search import Searcher, SearchQuery
 
-__all__ = ["SearchQuery", "Searcher", "StorageElement"]
+__all__ = ["Collections", "SearchQuery", "Searcher", "StorageElement"]

@@ -8,6 +8,7 @@ the policies that decide what to do are pure modules fed from here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
-from b2grid.errors import NameReused, NotRegistered, StorageError, UnknownValue
+from b2grid.errors import (
+    BadLFN,
+    NameReused,
+    NotRegistered,
+    StorageError,
+    UnknownValue,
+)
 from b2grid.storage import lfn as lfns
 from b2grid.storage.records import (
     AVAILABLE,
@@ -114,8 +121,13 @@ class Catalog:
         meta: DatasetMeta | None = None,
         extra: dict[str, Any] | None = None,
     ) -> int:
-        """Create dataset ``lpn`` (its name reserved forever); returns its id."""
+        """Create dataset ``lpn`` (its name reserved forever); returns its id.
+
+        An official LPN (:class:`~b2grid.storage.lfn.DatasetPath`) gives the
+        dataset its ``production`` number unless ``meta`` carries it.
+        """
         lpns = lfns.validate_lfn(lpn)
+        meta = _with_production(lpns, meta or DatasetMeta())
         self.reserve(conn, lpns, "dataset", now)
         row = {
             "lpn": lpns,
@@ -123,7 +135,7 @@ class Catalog:
             "created": iso(now),
             "state": "open",
             "extra": json.dumps(extra or {}),
-            **(meta or DatasetMeta()).as_row(),
+            **meta.as_row(),
         }
         return inserted_id(conn.execute(insert(datasets).values(**row)))
 
@@ -633,6 +645,24 @@ class Catalog:
                 .order_by(run_quality.c.exp, run_quality.c.run)
             ).all()
         return [(int(r.exp), int(r.run)) for r in rows]
+
+
+def _with_production(lpn: str, meta: DatasetMeta) -> DatasetMeta:
+    """``meta`` with the production number of an official ``lpn`` filled in.
+
+    A ``meta.production`` that contradicts the LPN's raises :class:`BadLFN`.
+    """
+    try:
+        prod = lfns.DatasetPath.parse(lpn).prod
+    except BadLFN:  # not an official dataset path: nothing to derive
+        return meta
+    if meta.production is None:
+        return dataclasses.replace(meta, production=prod)
+    if meta.production != prod:
+        raise BadLFN(
+            lpn, f"production {meta.production} in its metadata, {prod} in its name"
+        )
+    return meta
 
 
 def _file_row(

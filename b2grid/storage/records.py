@@ -43,6 +43,8 @@ class DatasetMeta:
     exp_high: int | None = None
     run_high: int | None = None
     parent_lpn: str | None = None
+    #: production number (the ``prod<8 digits>`` part of an official LPN)
+    production: int | None = None
 
     def as_row(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -112,6 +114,27 @@ class DatasetRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectionRecord:
+    """An immutable named set of datasets, with totals over their available files."""
+
+    lpn: str
+    #: the last part of the LPN
+    name: str
+    #: ``data`` or ``mc``: the collection's and each of its datasets'
+    data_type: str
+    description: str
+    #: integrated luminosity in fb^-1, as given by the creator (None: not given)
+    luminosity: float | None
+    created_by: str
+    created: str
+    #: the member datasets' LPNs, in the order given at creation
+    datasets: tuple[str, ...]
+    nfiles: int = 0
+    size: int = 0
+    events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RuleRecord:
     """A replication rule and how far it got."""
 
@@ -144,6 +167,7 @@ __all__ = [
     "SUSPENDED",
     "UNAVAILABLE",
     "UPLOADING",
+    "CollectionRecord",
     "DatasetMeta",
     "DatasetRecord",
     "FileRecord",

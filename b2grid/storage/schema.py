@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     CursorResult,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
 )
 
@@ -79,10 +82,14 @@ datasets = Table(
     Column("run_high", Integer),
     Column("parent_lpn", String(512)),
     Column("extra", Text),  # JSON
+    #: the ``prod<8 digits>`` number of an official LPN (added after version 1's
+    #: first tables: older catalogs get it on opening)
+    Column("production", Integer),
     # the dataset searcher filters on these (b2grid.storage.search)
     Index("ix_datasets_campaign", "campaign"),
     Index("ix_datasets_data_level", "data_level"),
     Index("ix_datasets_skim", "general_skim", "skim_code"),
+    Index("ix_datasets_production", "production"),
 )
 
 datablocks = Table(
@@ -114,6 +121,32 @@ files = Table(
     Index("ix_files_datablock", "datablock_id"),
     Index("ix_files_state", "state"),
     Index("ix_files_exp_run", "exp", "run"),
+)
+
+#: immutable named sets of datasets, ``/belle/collection/{Data,MC}/<name>``; the LPN
+#: is reserved in ``names`` forever (b2grid.storage.collection)
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lpn", String(512), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    Column("data_type", String(8), nullable=False),  # data | mc
+    Column("description", Text, nullable=False),
+    Column("luminosity", Float),  # fb^-1, as given by the creator; NULL: not given
+    Column("created_by", String(64), nullable=False),
+    Column("created", String(40), nullable=False),
+    Column("state", String(16), nullable=False),  # live | deleted
+)
+
+#: the datasets of a collection, in the order given; written once, at creation
+collection_members = Table(
+    "collection_members",
+    metadata,
+    Column("collection_id", Integer, ForeignKey("collections.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Index("ix_collection_members_dataset", "dataset_id"),
 )
 
 #: data quality of a run; files of a ``bad`` run are left out of searches
@@ -192,6 +225,24 @@ def inserted_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
+def _add_missing_columns(conn: Connection) -> None:
+    """Add the columns a table gained since the catalog was made (all nullable).
+
+    ``create_all`` adds missing tables, not columns added to existing tables.
+    """
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            assert column.nullable, f"{table.name}.{column.name}: only nullable"
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+            )
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_conn.cursor()
@@ -225,6 +276,7 @@ def open_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     with engine.begin() as conn:
         metadata.create_all(conn)
+        _add_missing_columns(conn)
         # create_all adds missing tables, not indexes added to existing tables
         for table in metadata.sorted_tables:
             for index in table.indexes:
@@ -249,6 +301,8 @@ def sqlite_url(home: Path) -> str:
 __all__ = [
     "READ_ONLY",
     "SCHEMA_VERSION",
+    "collection_members",
+    "collections",
     "datablocks",
     "datasets",
     "files",

@@ -59,6 +59,7 @@ KNOWN_FIELDS = (
 RUN_QUALITIES = ("good", "bad", "unknown")
 
 _SKIM_CODE = re.compile(r"[0-9]{8}")
+_NUMBER_FIELDS = ("production", "exp_low", "exp_high", "run_low", "run_high")
 
 
 def has_wildcard(value: str) -> bool:
@@ -86,6 +87,8 @@ class SearchQuery:
 
     data_type: str | None = None
     campaign: str | None = None
+    #: the production number (``prod<8 digits>`` in official LPNs)
+    production: int | None = None
     beam_energy: str | None = None
     mc_event_type: str | None = None
     bg_level: str | None = None
@@ -107,9 +110,11 @@ class SearchQuery:
             value = getattr(self, f.name)
             if value is None or f.name == "include_bad_runs":
                 continue
-            if f.name in ("exp_low", "exp_high", "run_low", "run_high"):
+            if f.name in _NUMBER_FIELDS:
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise BadQuery(f.name, value, "must be a whole number >= 0")
+                if f.name == "production" and value >= 10**8:
+                    raise BadQuery(f.name, value, "a production number has 8 digits")
             elif not isinstance(value, str) or not value:
                 raise BadQuery(f.name, value, "must be a non-empty text")
         for name, allowed in CHOICES.items():

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 
-from b2grid.errors import BadQuery, UnknownValue
+from b2grid.errors import BadLFN, BadQuery, UnknownValue
 from b2grid.storage.catalog import Catalog
+from b2grid.storage.lfn import DatasetPath
 from b2grid.storage.records import DatasetMeta, NewFile
 from b2grid.storage.schema import sqlite_url
 from b2grid.storage.search import (
@@ -30,6 +31,7 @@ NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 VOCABULARY: dict[str, list[Any]] = {
     "data_type": ["data", "mc"],
     "campaign": ["proc12", "proc13", "MC15ri", "MC15rd", "bucket23"],
+    "production": [24816, 29531, None],
     "beam_energy": ["4S", "4S_offres", "5S"],
     "mc_event_type": ["mixed", "charged", "uubar", None],
     "bg_level": ["BGx0", "BGx1"],
@@ -40,9 +42,10 @@ VOCABULARY: dict[str, list[Any]] = {
     "global_tag": ["data_proc12", "mc_default", None],
 }
 #: values a query may ask for: the vocabulary, wildcards, and near misses
-QUERY_VALUES: dict[str, list[str]] = {
+QUERY_VALUES: dict[str, list[Any]] = {
     "data_type": ["data", "mc"],
     "campaign": ["proc12", "MC15ri", "proc1?", "MC15*", "*", "prc12", "PROC*"],
+    "production": [24816, 29531, 1],
     "beam_energy": ["4S", "5S", "4S*", "6S"],
     "mc_event_type": ["mixed", "uubar", "*bar", "ccbar"],
     "bg_level": ["BGx0", "BGx1"],
@@ -131,6 +134,8 @@ def holds(meta: DatasetMeta, name: str, value: Any) -> bool:
         return bound is not None and bound <= value
     if name == "skim_decay":
         return meta.skim_code == value
+    if name == "production":
+        return meta.production == value
     actual = getattr(meta, name)
     return actual is not None and fnmatchcase(actual, value)
 
@@ -380,6 +385,9 @@ def test_ranges_overlap_and_wildcards_are_case_sensitive(catalog: Catalog) -> No
         ({"data_level": "mdts"}, "did you mean 'mdst'"),
         ({"bg_level": "BGx2"}, "not one of BGx0, BGx1"),
         ({"exp_low": -1}, "whole number"),
+        ({"production": -3}, "whole number"),
+        ({"production": "24816"}, "whole number"),
+        ({"production": 10**8}, "8 digits"),
         ({"campaign": ""}, "non-empty"),
         ({"general_skm": "hadron"}, "unknown field .*general_skim"),
     ],
@@ -427,3 +435,68 @@ def test_the_grid_offers_the_searcher(tmp_path) -> None:
         assert found.names == ("/belle/MC/release-08/mixed/mdst",)
     finally:
         grid.close()
+
+
+def _official(prod: int, exp: int) -> str:
+    return DatasetPath(
+        data_type="data", release="release-08-00-00", db=1234, campaign="proc13",
+        prod=prod, exp=exp, beam_energy="4S", run=0, event_type_or_skim="hadron",
+        data_level="mdst",
+    ).lpn  # fmt: skip
+
+
+def test_production_comes_from_an_official_lpn_and_is_searchable() -> None:
+    catalog = Catalog.open("sqlite://")
+    try:
+        meta = DatasetMeta(data_type="data", campaign="proc13", data_level="mdst")
+        for prod, exp in ((29531, 12), (29532, 14)):
+            catalog.register_files(
+                _official(prod, exp),
+                [NewFile("f.root", 10, "00000001", 1, exp, 1)],
+                "KEK", "prod", NOW, meta=meta,
+            )  # fmt: skip
+        # not an official layout: no production number to derive
+        catalog.register_files(
+            "/belle/Data/proc13/other", [NewFile("g.root", 10, "00000001")],
+            "KEK", "prod", NOW, meta=meta,
+        )  # fmt: skip
+        assert catalog.dataset(_official(29531, 12)).meta.production == 29531
+        assert catalog.dataset("/belle/Data/proc13/other").meta.production is None
+        searcher = Searcher(catalog)
+        assert searcher.search(production=29532).names == (_official(29532, 14),)
+        got = searcher.search(campaign="proc13", production=1)
+        assert got.emptied_by == ("production", 1)
+        refused = pytest.raises(BadLFN, match="production 7 in its metadata, 29533")
+        with refused, catalog.transaction() as conn:
+            catalog.create_dataset(
+                conn, _official(29533, 12), "prod", NOW, DatasetMeta(production=7)
+            )
+        assert not catalog.name_used(_official(29533, 12))
+    finally:
+        catalog.close()
+
+
+def test_an_older_catalog_gets_the_production_column(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "old")
+    Catalog.open(url).close()
+    old = Catalog.open(url)
+    with old.transaction() as conn:
+        conn.execute(text("DROP INDEX ix_datasets_production"))
+        conn.execute(text("ALTER TABLE datasets DROP COLUMN production"))
+        conn.execute(text("DROP TABLE collection_members"))
+    old.close()
+    reopened = Catalog.open(url)
+    try:
+        inspector = inspect(reopened.engine)
+        columns = {c["name"] for c in inspector.get_columns("datasets")}
+        assert "production" in columns
+        indexes = {i["name"] for i in inspector.get_indexes("datasets")}
+        assert "ix_datasets_production" in indexes
+        assert "collection_members" in inspector.get_table_names()
+        lpn = _official(1, 12)
+        reopened.register_files(
+            lpn, [NewFile("f.root", 1, "00000001")], "KEK", "p", NOW
+        )
+        assert Searcher(reopened).search(production=1).names == (lpn,)
+    finally:
+        reopened.close()
