@@ -8,6 +8,15 @@ run-dependent MC to overlay (``overlay=``). docs/physics.md describes the model 
 its simplifications.
 """
 
+from b2grid.physics.calibration import (
+    BhabhaSample,
+    MumuSample,
+    calibrate_ecl,
+    calibrate_momentum,
+    collect_bhabha,
+    collect_mumu,
+    validate,
+)
 from b2grid.physics.chain import (
     RANDOM_TRIGGER,
     event_meta,
@@ -26,6 +35,12 @@ __all__ = [
     "RANDOM_TRIGGER",
     "SIGNAL_EVENT_TYPES",
     "Beam",
+    "BhabhaSample",
+    "MumuSample",
+    "calibrate_ecl",
+    "calibrate_momentum",
+    "collect_bhabha",
+    "collect_mumu",
     "event_meta",
     "event_types",
     "process",
@@ -33,5 +48,6 @@ __all__ = [
     "random_trigger",
     "simulate_run",
     "take_data",
+    "validate",
     "write_mc",
 ]

@@ -119,11 +119,12 @@ def reconstruct(
     p = np.sqrt(trk.px.astype(np.float64) ** 2 + trk.py**2 + trk.pz**2)
     cl_offsets = np.concatenate([[0], np.cumsum(counts_of(cls.event, n))])
     has_cluster = cluster_of_track >= 0
-    e_match = np.where(
-        has_cluster,
-        cls.energy[cl_offsets[trk.event] + np.maximum(cluster_of_track, 0)],
-        np.nan,
-    )
+    # gather only matched tracks: an unmatched track of an event without clusters
+    # would point one past the last cluster
+    e_match = np.full(len(cluster_of_track), np.nan)
+    e_match[has_cluster] = cls.energy[
+        cl_offsets[trk.event[has_cluster]] + cluster_of_track[has_cluster]
+    ]
     loglik = pid.likelihoods(p, trk.dedx, trk.cherenkov_angle, e_match / p, layers)
     v0s = v0.find(trk, n)
 
