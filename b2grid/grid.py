@@ -37,6 +37,7 @@ from b2grid.errors import (
 )
 from b2grid.jobs.project import Project
 from b2grid.jobs.service import JobService
+from b2grid.production.service import ProductionService
 from b2grid.runfile import (
     ControllerLock,
     RunInfo,
@@ -105,6 +106,7 @@ class Grid:
         self._storage: StorageService | None = None
         self._conditions: ConditionsDB | None = None
         self._jobs: JobService | None = None
+        self._production: ProductionService | None = None
         self._jobs_wake = threading.Event()
         self._jobs_thread: threading.Thread | None = None
         self.runtime: SiteRuntime | None = None
@@ -199,6 +201,21 @@ class Grid:
         """The project ``name`` of ``owner`` (default: this grid's user)."""
         record = self.jobs.store.project(owner or self.user.name, name)
         return Project(self.jobs, record.project_id)
+
+    @property
+    def production(self) -> ProductionService:
+        """Central data production: ``take_data``, ``process`` (buckets, proc
+        campaigns), ``produce_mc``, ``status``; needs the production role."""
+        if self._production is None:
+            self._production = ProductionService(
+                self.config,
+                self.storage,
+                self.jobs,
+                lambda: self.conditions,
+                self.clock,
+                self.user,
+            )
+        return self._production
 
     @property
     def datasets(self) -> Searcher:
@@ -307,6 +324,7 @@ class Grid:
         while not self._agent_stop.wait(self.agent_interval):
             try:
                 self.sites.reconcile()
+                self.production.run_once()
                 if time.monotonic() - last_storage >= self.storage_interval:
                     last_storage = time.monotonic()
                     self.storage.run_agents()
