@@ -174,6 +174,7 @@ class JobService:
         output_lpn: str | None = None,
         description: str = "",
         output_datasets: Sequence[tuple[str | Sequence[str], int]] | None = None,
+        user: User | None = None,
     ) -> int:
         """Submit a project of jobs running ``fn``; returns the project id.
 
@@ -185,8 +186,10 @@ class JobService:
         production writes each run to its own datasets. Everything is checked
         before anything is stored (unknown input LFNs, a bad or reused project
         name, priority, sites, an unpicklable function, a namespace the user may
-        not write): nothing is half-created.
+        not write): nothing is half-created. ``user`` is who submits (default:
+        the grid's user); production submits as its own production identity.
         """
+        user = user or self.user
         validate_project_name(project)
         function, payload = function_reference(fn)
         if inputs is None:
@@ -217,7 +220,7 @@ class JobService:
                     f"{len(targets)} (dataset, number) pairs for {len(per_job)} jobs",
                 )
             for lpn in sorted({lpn for lpns, _ in targets for lpn in lpns}):
-                check_write(self.user, lpn)
+                check_write(user, lpn)
         wanted = sorted({lfn for job in per_job for lfn in job})
         known = self.storage.catalog.files_named(wanted)
         missing = [lfn for lfn in wanted if lfn not in known]
@@ -249,17 +252,17 @@ class JobService:
                     inputs=job_inputs,
                     outputs=tuple(outputs),
                     requirements=requirements,
-                    owner=self.user.name,
+                    owner=user.name,
                     project=project,
                     kind=kind,
                     output_lpns=job_lpns,
                     output_index=job_number,
                 )
             )
-        lpn = output_lpn or f"/belle/user/{self.user.name}/{project}"
-        check_write(self.user, lpn)
+        lpn = output_lpn or f"/belle/user/{user.name}/{project}"
+        check_write(user, lpn)
         record, _ = self.store.submit(
-            self.user.name,
+            user.name,
             project,
             specs,
             now=self.clock.now(),
