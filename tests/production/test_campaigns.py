@@ -241,3 +241,14 @@ def test_a_calibration_with_too_little_data_fails_and_publishes_nothing(bucket):
     assert (
         "ECLCrystalEnergy" not in grid.conditions.tag("proc1_staging").payload_names()
     )
+
+
+def test_a_stage_submitted_before_a_crash_is_adopted_not_submitted_again(bucket):
+    """The crash window between submitting a stage's project and recording it:
+    starting the stage again finds the project and adopts it."""
+    grid = bucket
+    info = grid.production.store.campaign("bucket1")
+    projects = len(grid.jobs.store.projects())
+    project_id, _ = grid.production.stages.start(info, "mdst")
+    assert project_id == info.stage("mdst").project_id
+    assert len(grid.jobs.store.projects()) == projects
