@@ -141,10 +141,36 @@ def small_grid(
         yield grid
 
 
+#: who drives production in tests and examples
+PRODUCER = User("prod", roles=frozenset({"production"}))
+
+
+def production_grid(home: str | Path, *, clock: Clock | None = None) -> Grid:
+    """A small grid (not started) for production: RAW kept at KEK plus one other
+    raw data centre, the production role, storage agents every second (so inputs
+    reach the calibration centre) and quick heartbeats.
+
+    Examples
+    --------
+    >>> grid = production_grid("/tmp/b2grid-doc-home")
+    >>> grid.config.policies.copies.raw, sorted(grid.user.roles)
+    (2, ['production'])
+    """
+    data = small_config_data(home)
+    data["policies"]["copies"]["raw"] = 2
+    grid = Grid(parse_config(data, "production.yaml"), clock=clock, user=PRODUCER)
+    grid.storage_interval = 1.0
+    grid.agent_interval = 0.2
+    grid.jobs.heartbeat_interval = 0.5
+    return grid
+
+
 __all__ = [
+    "PRODUCER",
     "SMALL_SITES",
     "Done",
     "offline_grid",
+    "production_grid",
     "run_inline",
     "small_config",
     "small_config_data",

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import EXP, RUNS
 
 from b2grid import formats
 from b2grid.errors import (
@@ -24,6 +23,7 @@ from b2grid.physics.conditions import ONLINE_TAG, RecoPayloads, true_conditions
 from b2grid.production import layout
 from b2grid.storage.identity import User
 
+EXP, RUNS, LUMI = 12, "853-856", 0.1
 RUN_LIST = range(853, 857)
 
 

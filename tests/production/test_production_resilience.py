@@ -12,9 +12,9 @@ from b2grid.jobs.model import JobStatus
 from b2grid.production import layout
 from b2grid.storage.records import FILE_LOST
 from b2grid.storage.schema import files
+from b2grid.testing import production_grid
 
-from conftest import EXP, LUMI, RUNS, production_grid
-
+EXP, RUNS, LUMI = 12, "853-856", 0.1
 RUN_LIST = range(853, 857)
 LIVE = (JobStatus.MATCHED, JobStatus.RUNNING)
 
