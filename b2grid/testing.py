@@ -158,6 +158,9 @@ def production_grid(home: str | Path, *, clock: Clock | None = None) -> Grid:
     """
     data = small_config_data(home)
     data["policies"]["copies"]["raw"] = 2
+    # threads share one process: Dask pauses every worker when the process passes
+    # 80 % of this, and production jobs hold a run's events in memory
+    data["runtime"]["memory_limit"] = "8 GiB"
     grid = Grid(parse_config(data, "production.yaml"), clock=clock, user=PRODUCER)
     grid.storage_interval = 1.0
     grid.agent_interval = 0.2

@@ -84,10 +84,13 @@ def _register() -> None:
         grid,
         gt,
         job,
+        production,
         project,
         replica,
         rule,
         site,
+        skim,
+        submit,
         worker,
     )
 
@@ -97,10 +100,13 @@ def _register() -> None:
     cli.add_command(gt.gt)
     cli.add_command(file.file)
     cli.add_command(project.project)
+    cli.add_command(submit.submit)
     cli.add_command(job.job)
     cli.add_command(rule.rule)
     cli.add_command(replica.replica)
     cli.add_command(site.site)
+    cli.add_command(skim.skim)
+    cli.add_command(production.production)
     cli.add_command(grid.up)
     cli.add_command(grid.stop)
     cli.add_command(worker.worker)

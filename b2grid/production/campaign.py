@@ -42,12 +42,19 @@ class Campaign:
             return "done"
         return step.stage
 
-    def wait(self, timeout: float = 600.0, *, poll: float = 0.2) -> str:
+    def wait(
+        self, timeout: float = 600.0, *, poll: float = 0.2, drive: bool = True
+    ) -> str:
         """Drive (in the controller) and wait until done or failed; returns
-        the final status. Raises TimeoutError naming the stage still running."""
+        the final status. Raises TimeoutError naming the stage still running.
+
+        ``drive=False`` only watches: for a process attached to the controller
+        (`b2grid production ... --wait`), whose agent loop moves the stages on.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            self._service.run_once()
+            if drive:
+                self._service.run_once()
             status = self.status()
             if status in ("done", "failed"):
                 return status

@@ -17,6 +17,7 @@ Payload files a calibration job writes go under
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 from b2grid.storage.lfn import DatasetPath
@@ -109,13 +110,27 @@ def mc_path(
     )
 
 
+def udst_path(
+    source: DatasetPath, *, campaign: str, prod: int, code: str
+) -> DatasetPath:
+    """The uDST dataset of skim ``code`` over the mDST dataset ``source``: the
+    source's layout with the skim campaign, its production and the skim code."""
+    return dataclasses.replace(
+        source, campaign=campaign, prod=prod, skim_code=code, data_level="udst"
+    )
+
+
 def calibration_lpn(campaign: str, stage: str) -> str:
     """Where a campaign's calibration jobs write their payload files."""
     return f"/belle/Data/calibration/{campaign}/{stage}"
 
 
 def meta_of(
-    path: DatasetPath, *, tag: str = "", background: str | None = None
+    path: DatasetPath,
+    *,
+    tag: str = "",
+    background: str | None = None,
+    parent: str | None = None,
 ) -> DatasetMeta:
     """The searcher's metadata of a dataset production writes."""
     mc = path.data_type == "mc"
@@ -134,6 +149,8 @@ def meta_of(
         exp_high=path.exp,
         run_high=path.run,
         production=path.prod,
+        skim_code=path.skim_code,
+        parent_lpn=parent,
     )
 
 
@@ -147,4 +164,5 @@ __all__ = [
     "mc_path",
     "meta_of",
     "raw_path",
+    "udst_path",
 ]

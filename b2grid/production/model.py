@@ -17,7 +17,7 @@ from b2grid.errors import BadCampaign, OverlappingBucket
 from b2grid.physics.generator import GENERIC_SAMPLES, SIGNAL_EVENT_TYPES
 
 #: campaign kinds: data taking, prompt buckets, official reprocessing, MC
-KINDS = ("data_taking", "prompt", "proc", "mc_ri", "mc_rd")
+KINDS = ("data_taking", "prompt", "proc", "mc_ri", "mc_rd", "skim")
 
 #: the stages of a processing campaign (prompt bucket or official proc), in order
 PROCESSING_STAGES: tuple[str, ...] = (
@@ -32,6 +32,7 @@ SINGLE_STAGE: Mapping[str, tuple[str, ...]] = {
     "data_taking": ("take_data",),
     "mc_ri": ("mc",),
     "mc_rd": ("mc",),
+    "skim": ("skim",),
 }
 
 #: 1 fb^-1 = 1e6 nb^-1: events = sigma [nb] x L [fb^-1] x 1e6
@@ -44,12 +45,14 @@ _NAMES = {
     "prompt": re.compile(r"(bucket|prompt)[0-9]{1,3}[a-z]?"),
     "mc_ri": re.compile(r"MC[0-9]{1,2}ri_[a-z]"),
     "mc_rd": re.compile(r"MC[0-9]{1,2}rd_[a-z]"),
+    "skim": re.compile(r"[A-Za-z][A-Za-z0-9]*_skim[A-Za-z0-9]*"),
 }
 _SPELLING = {
     "proc": "procNN, e.g. proc13",
     "prompt": "bucketNN or promptNN, e.g. bucket23",
     "mc_ri": "MCNNri_x, e.g. MC15ri_b",
     "mc_rd": "MCNNrd_x, e.g. MC15rd_a",
+    "skim": "<source>_skim[suffix], e.g. proc13_skim or MC15ri_a_skim2",
 }
 
 

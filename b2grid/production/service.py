@@ -14,11 +14,14 @@ running a step twice does it once.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import and_, select
 
 from b2grid.clock import Clock
 from b2grid.conditions import ConditionsDB
@@ -49,6 +52,7 @@ from b2grid.production.model import (
 from b2grid.production.stages import StageRunner
 from b2grid.production.store import CampaignInfo, ProductionStore, RunInfo
 from b2grid.storage.identity import User, check_write
+from b2grid.storage.schema import datasets
 from b2grid.storage.service import StorageService
 
 log = logging.getLogger(__name__)
@@ -364,6 +368,107 @@ class ProductionService:
         )
         self.run_once()
         return Campaign(self, campaign.name)
+
+    # ------------------------------------------------------------ skims
+
+    def skim(
+        self,
+        name: str,
+        source: str,
+        skims: Sequence[str],
+        *,
+        general_skim: str = "hadron",
+    ) -> Campaign:
+        """Define a skim campaign: combined ``skims`` over the mDST of campaign
+        ``source`` (its ``general_skim`` mDST for data; every sample for MC), one
+        uDST dataset per skim and run, ``.../<general skim>/<code>/udst``."""
+        self._require_production()
+        model.check_campaign_name("skim", name)
+        from b2grid.skims.registry import get as get_skim
+
+        codes = [get_skim(s).code for s in skims]  # UnknownSkim names a bad one
+        if not codes:
+            raise BadCampaign(name, "no skims given")
+        origin = self.store.campaign(source)
+        if (
+            origin.kind not in ("prompt", "proc", "mc_ri", "mc_rd")
+            or not origin.finished
+        ):
+            raise BadCampaign(
+                name, f"source {source} is a {origin.kind} campaign that is "
+                f"{'finished' if origin.finished else 'not finished'}; skim a "
+                "finished processing or MC campaign",
+            )  # fmt: skip
+        if name in self.store.names():
+            return Campaign(self, name)
+        params = {
+            "owner": self.user.name, "source": source, "skims": codes,
+            "general_skim": general_skim,
+            "namespace": "MC" if origin.kind.startswith("mc") else "Data",
+            "tag": origin.params.get("final", ""),
+        }  # fmt: skip
+        campaign = self.store.create_campaign(
+            name, "skim", now=self.clock.now(), exp=origin.exp,
+            run_low=origin.run_low, run_high=origin.run_high, params=params,
+        )  # fmt: skip
+        self.run_once()
+        return Campaign(self, campaign.name)
+
+    def skim_sources(self, campaign: CampaignInfo) -> list[str]:
+        """The mDST datasets a skim campaign reads."""
+        p = campaign.params
+        query = select(datasets.c.lpn).where(
+            and_(
+                datasets.c.campaign == p["source"],
+                datasets.c.data_level == "mdst",
+                datasets.c.state != "deleted",
+            )
+        )
+        if p["namespace"] == "Data":
+            query = query.where(datasets.c.general_skim == p["general_skim"])
+        with self.storage.catalog.reading() as conn:
+            return [r.lpn for r in conn.execute(query.order_by(datasets.c.lpn))]
+
+    def skim_stats(self, name: str) -> list[dict[str, Any]]:
+        """Per skim of a skim campaign: events in and kept, retention, uDST bytes
+        per kept event and CPU per input event (``b2grid skim stats``)."""
+        campaign = self.store.campaign(name)
+        if campaign.kind != "skim":
+            raise BadCampaign(name, f"a {campaign.kind} campaign, not a skim campaign")
+        lpn = f"/belle/{campaign.params['namespace']}/production/{name}/skimstats"
+        totals: dict[str, dict[str, Any]] = {}
+        cpu_read = 0.0
+        for f in self.storage.catalog.files_of(lpn) if self._exists(lpn) else []:
+            data = json.loads(self.storage.read_verified(f.lfn, f.available_sites[0]))
+            cpu_read += float(data["cpu_read"])
+            for code, st in data["skims"].items():
+                t = totals.setdefault(
+                    code, {"code": code, "name": st["name"], "events_in": 0,
+                           "events_kept": 0, "bytes": 0, "cpu": 0.0},
+                )  # fmt: skip
+                t["events_in"] += st["events_in"]
+                t["events_kept"] += st["events_kept"]
+                t["bytes"] += st["bytes"]
+                t["cpu"] += st["cpu_select"] + st["cpu_write"]
+        rows = []
+        for t in totals.values():
+            n, kept = t["events_in"], t["events_kept"]
+            rows.append(
+                t | {
+                    "retention": kept / n if n else 0.0,
+                    "bytes_per_event": t["bytes"] / kept if kept else 0.0,
+                    "cpu_per_event": t["cpu"] / n if n else 0.0,
+                    "read_cpu_per_event": cpu_read / n if n else 0.0,
+                }
+            )  # fmt: skip
+        return sorted(rows, key=lambda r: r["code"])
+
+    def _exists(self, lpn: str) -> bool:
+        try:
+            self.storage.catalog.dataset(lpn)
+        except LookupError:
+            return False
+        return True
 
     def rd_tags(self, exp: int, run: int) -> list[str]:
         """The tags run-dependent MC of a run uses: the final tag of the campaign

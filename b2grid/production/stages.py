@@ -40,6 +40,7 @@ STAGE_JOBS: dict[str, tuple[Callable[..., Any], str, str]] = {
     "validation": (tasks.validation, "calibration", "calibration"),
     "mdst": (tasks.mdst, "processing", "raw"),
     "mc": (tasks.mc, "mc", "any"),
+    "skim": (tasks.skim, "skim", "any"),
 }
 
 
@@ -141,6 +142,8 @@ class StageRunner:
             return self._start_take_data(campaign), ""
         if stage == "mc":
             return self._start_mc(campaign)
+        if stage == "skim":
+            return self._start_skim(campaign)
         assert campaign.exp is not None
         exp = campaign.exp
         runs, bad = self.service.good_runs(campaign)
@@ -326,6 +329,47 @@ class StageRunner:
             outputs=["raw.root", "randomtrigger.root"],
             output_datasets=targets,
         )
+
+    def _start_skim(self, campaign: CampaignInfo) -> tuple[int, str]:
+        """One job per mDST file of the source campaign (files of bad runs left
+        out), writing one uDST per skim into the skim's dataset of that run."""
+        p = campaign.params
+        owner, codes = str(p["owner"]), [str(c) for c in p["skims"]]
+        inputs: list[list[str]] = []
+        targets: list[tuple[Sequence[str], int]] = []
+        bad = set(self.service.storage.catalog.bad_runs())
+        excluded: set[str] = set()
+        stats_lpn = f"/belle/{p['namespace']}/production/{campaign.name}/skimstats"
+        for lpn in self.service.skim_sources(campaign):
+            source = DatasetPath.parse(lpn)
+            outs = []
+            for code in codes:
+                path = layout.udst_path(
+                    source, campaign=campaign.name, prod=campaign.prod, code=code
+                )
+                meta = layout.meta_of(path, tag=str(p.get("tag", "")), parent=lpn)
+                copies = self.service.config.policies.copies.udst
+                self._create_dataset(path.lpn, meta, copies, "*", owner)
+                outs.append(path.lpn)
+            for i, f in enumerate(self.service.storage.catalog.files_of(lpn)):
+                if (f.exp, f.run) in bad:
+                    excluded.add(f"{f.exp}/{f.run}")
+                    continue
+                if not f.events:
+                    continue
+                inputs.append([f.lfn])
+                targets.append(([*outs, stats_lpn], i))
+        if not inputs:
+            raise NoRawData(
+                int(campaign.exp or 0), "any", f"; {p['source']} has no mDST to skim"
+            )
+        note = f"bad runs excluded: {', '.join(sorted(excluded))}" if excluded else ""
+        pid = self._submit(
+            campaign, "skim", inputs=inputs, kwargs=[{"skims": codes}] * len(inputs),
+            outputs=[*(f"{c}.udst.root" for c in codes), "stats.json"],
+            output_datasets=targets,
+        )  # fmt: skip
+        return pid, note
 
     def _start_mc(self, campaign: CampaignInfo) -> tuple[int, str]:
         p = campaign.params

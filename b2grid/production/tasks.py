@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -381,12 +382,47 @@ def mc(ctx: JobContext) -> str:
     return f"{meta.nevents} events ({'rd' if not cond.is_mc else 'ri'})"
 
 
+# ---------------------------------------------------------------- skims
+
+
+def skim(ctx: JobContext) -> str:
+    """Combined skims over the job's mDST (or uDST) inputs: each input read once,
+    one ``<code>.udst.root`` per skim, and ``stats.json`` (per skim: events in and
+    kept, bytes, CPU seconds). ``kwargs["skims"]`` are codes, names or
+    :class:`~b2grid.skims.registry.Skim` records (a user's own skim travels too)."""
+    from b2grid.skims.runner import run_skims
+
+    report = run_skims(
+        list(ctx.inputs), ctx.kwargs["skims"], ctx.scratch / "udst",
+        parents=list(ctx.input_lfns),
+    )  # fmt: skip
+    stats = {}
+    for code, st in report.stats.items():
+        name = f"{code}.udst.root"
+        meta = report.outputs.get(code)
+        if meta is None:  # inputs without events: nothing to write
+            raise ValueError(f"skim {code}: the inputs hold no events")
+        (ctx.scratch / "udst" / Path(st.path).name).replace(ctx.output(name))
+        ctx.describe(name, events=st.events_kept, exp=meta.experiment, run=meta.run)
+        stats[code] = {
+            "name": st.name, "events_in": st.events_in, "events_kept": st.events_kept,
+            "bytes": st.bytes_written, "cpu_select": st.cpu_select,
+            "cpu_write": st.cpu_write, "candidates": st.candidates,
+        }  # fmt: skip
+    if "stats.json" in ctx.output_names:
+        payload = {"cpu_read": report.cpu_read, "skims": stats}
+        ctx.output("stats.json").write_text(json.dumps(payload), encoding="utf-8")
+    kept = ", ".join(f"{c} {v['events_kept']}" for c, v in stats.items())
+    return f"{report.events_in} events in; kept {kept}"
+
+
 __all__ = [
     "cdst",
     "ecl_calibration",
     "mc",
     "mdst",
     "momentum_calibration",
+    "skim",
     "take_data",
     "validation",
     "validation_of",

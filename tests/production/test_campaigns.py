@@ -252,3 +252,31 @@ def test_a_stage_submitted_before_a_crash_is_adopted_not_submitted_again(bucket)
     project_id, _ = grid.production.stages.start(info, "mdst")
     assert project_id == info.stage("mdst").project_id
     assert len(grid.jobs.store.projects()) == projects
+
+
+def test_a_skim_campaign_writes_one_udst_dataset_per_skim_and_run(bucket):
+    grid = bucket
+    skims = ["BtoD0h_Kpi", "18570600", "SystematicsCombinedHadronic"]
+    campaign = grid.production.skim("bucket1_skim", "bucket1", skims)
+    assert campaign.wait(300) == "done", campaign.stages()
+    codes = ("14140101", "18570600", "10601300")
+    for code in codes:
+        found = grid.datasets.search(campaign="bucket1_skim", skim_decay=code)
+        assert len(found.names) == len(RUN_LIST)
+        for lpn in found.names:
+            assert lpn.endswith(f"/hadron/{code}/udst")
+            meta = grid.storage.catalog.dataset(lpn).meta
+            assert meta.general_skim == "hadron"
+            assert meta.parent_lpn.endswith("/hadron/mdst")
+            (f,) = grid.storage.catalog.files_of(lpn)
+            assert f.run in RUN_LIST
+    stats = {row["code"]: row for row in grid.production.skim_stats("bucket1_skim")}
+    assert set(stats) == set(codes)
+    for row in stats.values():
+        assert row["events_in"] > 0
+        assert 0 <= row["retention"] < 0.5
+        assert row["cpu_per_event"] > 0
+    # the same events in, whatever the skim
+    assert len({row["events_in"] for row in stats.values()}) == 1
+    with pytest.raises(BadCampaign, match="skim campaign"):
+        grid.production.skim_stats("bucket1")
