@@ -35,8 +35,10 @@ from b2grid.errors import (
     GridNotRunning,
     SchedulerUnreachable,
 )
+from b2grid.jobs.inputs import SubmissionPlan, is_per_job
 from b2grid.jobs.project import Project
 from b2grid.jobs.service import JobService
+from b2grid.jobs.steering import is_steering_path
 from b2grid.production.service import ProductionService
 from b2grid.runfile import (
     ControllerLock,
@@ -73,6 +75,12 @@ def resolve_config(
     if home is not None:
         cfg = cfg.model_copy(update={"home": Path(home).expanduser().resolve()})
     return cfg
+
+
+#: options only an analysis over datasets takes (see JobService.submit_analysis)
+_ANALYSIS_OPTIONS = frozenset(
+    {"files_per_job", "include_bad_runs", "seconds_per_event"}
+)
 
 
 class Grid:
@@ -187,15 +195,40 @@ class Grid:
             self._jobs.wake = self._jobs_wake.set
         return self._jobs
 
-    def submit(self, fn: Callable[..., Any] | str, **kwargs: Any) -> Project:
+    def submit(
+        self, fn: Callable[..., Any] | str | os.PathLike[str], **kwargs: Any
+    ) -> Project:
         """Submit a project of jobs running ``fn``; see :meth:`JobService.submit`.
 
-        Returns the live :class:`~b2grid.jobs.project.Project` (``.status()``,
-        ``.wait(progress=True)``, ``.outputs()``, ``.kill()``, ``.reschedule()``).
+        ``fn`` may be a steering file's path; ``inputs`` may be datasets,
+        datablocks, collections, LFNs, a search result or a list file, grouped
+        into jobs of ``files_per_job`` files of one datablock each (see
+        :meth:`JobService.submit_analysis`); one list of LFNs per job is kept as
+        given. Returns the live :class:`~b2grid.jobs.project.Project`
+        (``.status()``, ``.wait(progress=True)``, ``.outputs()``, ``.kill()``,
+        ``.reschedule()``).
+
+        Examples
+        --------
+        >>> project = grid.submit(analysis, inputs="/belle/Data/proc12/e12/hadron",
+        ...                       project="ana1", files_per_job=2)  # doctest: +SKIP
         """
-        project_id = self.jobs.submit(fn, **kwargs)
+        inputs = kwargs.get("inputs")
+        grouped = not (inputs is None or is_per_job(inputs))
+        if grouped or is_steering_path(fn) or _ANALYSIS_OPTIONS.intersection(kwargs):
+            project_id = self.jobs.submit_analysis(fn, **kwargs)
+        else:
+            assert not isinstance(fn, os.PathLike)  # a path is a steering file
+            project_id = self.jobs.submit(fn, **kwargs)
         self._jobs_wake.set()
         return Project(self.jobs, project_id)
+
+    def plan(
+        self, fn: Callable[..., Any] | str | os.PathLike[str] | None, **kwargs: Any
+    ) -> SubmissionPlan:
+        """What :meth:`submit` would submit, checked but not submitted (a dry run):
+        jobs, files, events, MB and CPU per job; see :meth:`JobService.plan`."""
+        return self.jobs.plan(fn, **kwargs)
 
     def project(self, name: str, owner: str | None = None) -> Project:
         """The project ``name`` of ``owner`` (default: this grid's user)."""

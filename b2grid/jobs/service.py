@@ -12,6 +12,7 @@ actions out and feeds results back as events.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import queue
 import threading
@@ -19,14 +20,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import cloudpickle
 from distributed import Future
 
 from b2grid.clock import Clock
 from b2grid.config import GridConfig
-from b2grid.errors import BadJob, IllegalTransition, NotRegistered
+from b2grid.errors import (
+    BadJob,
+    IllegalTransition,
+    NotRegistered,
+    ProjectExists,
+    ProjectNotFound,
+)
 from b2grid.jobs import lifecycle as lc
 from b2grid.jobs.execution import (
     TOPIC,
@@ -37,6 +44,15 @@ from b2grid.jobs.execution import (
     load_function,
     run_job,
 )
+from b2grid.jobs.inputs import (
+    DEFAULT_SECONDS_PER_EVENT,
+    Inputs,
+    SubmissionPlan,
+    check_files_per_job,
+    is_per_job,
+    resolve_inputs,
+)
+from b2grid.jobs.inputs import plan as plan_submission
 from b2grid.jobs.matchmaker import Candidate, SiteView, diagnose, match
 from b2grid.jobs.model import (
     JobSpec,
@@ -46,10 +62,12 @@ from b2grid.jobs.model import (
     validate_project_name,
 )
 from b2grid.jobs.records import JobRecord
+from b2grid.jobs.steering import DEFAULT_OUTPUTS, is_steering_path, load_steering
 from b2grid.jobs.store import JobStore
 from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
 from b2grid.sites.topology import SiteStatus
+from b2grid.storage.collection import Collections
 from b2grid.storage.identity import User, check_write
 from b2grid.storage.records import NewFile
 from b2grid.storage.service import StorageService
@@ -109,6 +127,23 @@ def function_reference(fn: Callable[..., Any] | str) -> tuple[str | None, bytes 
             "function", f"{qualname or fn!r} cannot be pickled ({exc}); use a "
             "module-level function or a 'module:qualname' reference",
         ) from exc  # fmt: skip
+
+
+def job_function(
+    fn: Callable[..., Any] | str | os.PathLike[str],
+) -> tuple[Callable[..., Any] | str, tuple[str, ...], str]:
+    """The callable to run, its default outputs and a label for summaries.
+
+    A steering file's path is loaded (:func:`~b2grid.jobs.steering.load_steering`);
+    anything else is the job function itself, writing ``ntuple.root`` by default.
+    """
+    if isinstance(fn, str | os.PathLike) and is_steering_path(fn):
+        steering = load_steering(fn)
+        return steering.function, steering.outputs, str(steering.path)
+    if isinstance(fn, os.PathLike):  # not reached: every path is a steering file
+        raise BadJob("function", f"{os.fspath(fn)!r} is not a steering file")
+    label = fn if isinstance(fn, str) else getattr(fn, "__qualname__", repr(fn))
+    return fn, DEFAULT_OUTPUTS, label
 
 
 class JobService:
@@ -272,6 +307,136 @@ class JobService:
             output_lpn=lpn,
         )
         return record.project_id
+
+    def plan(
+        self,
+        fn: Callable[..., Any] | str | os.PathLike[str] | None,
+        *,
+        project: str,
+        inputs: Inputs,
+        files_per_job: int = 1,
+        include_bad_runs: bool = False,
+        seconds_per_event: float = DEFAULT_SECONDS_PER_EVENT,
+        priority: int = 5,
+        sites: Sequence[str] = (),
+        banned_sites: Sequence[str] = (),
+        output_lpn: str | None = None,
+        user: User | None = None,
+    ) -> SubmissionPlan:
+        """What :meth:`submit_analysis` would submit, without submitting (a dry run).
+
+        Checks what submission checks first (project name free, sites, priority,
+        the function or steering file, the output namespace), then resolves
+        ``inputs`` (see :func:`~b2grid.jobs.inputs.resolve_inputs`) and cuts them
+        into jobs of at most ``files_per_job`` files of one datablock each.
+        """
+        user = user or self.user
+        validate_project_name(project)
+        check_files_per_job(files_per_job)
+        label = ""
+        if fn is not None:
+            function, _, label = job_function(fn)
+            function_reference(function)  # nothing travels that cannot
+        Requirements(
+            sites=tuple(sites), banned_sites=tuple(banned_sites), priority=priority
+        ).validate(self.config.site_names)
+        lpn = output_lpn or f"/belle/user/{user.name}/{project}"
+        check_write(user, lpn)
+        try:
+            self.store.project(user.name, project)
+        except ProjectNotFound:
+            pass
+        else:
+            raise ProjectExists(user.name, project)
+        catalog = self.storage.catalog
+        resolved = resolve_inputs(
+            catalog,
+            Collections(catalog, user=user, clock=self.clock),
+            inputs,
+            include_bad_runs=include_bad_runs,
+        )
+        return plan_submission(
+            resolved.files,
+            project=project,
+            owner=user.name,
+            output_lpn=lpn,
+            files_per_job=files_per_job,
+            seconds_per_event=seconds_per_event,
+            excluded_bad_runs=resolved.excluded_bad_runs,
+            analysis=label,
+        )
+
+    def submit_analysis(
+        self,
+        fn: Callable[..., Any] | str | os.PathLike[str],
+        *,
+        project: str,
+        inputs: Inputs | Sequence[Sequence[str]] | None = None,
+        files_per_job: int | None = None,
+        include_bad_runs: bool = False,
+        seconds_per_event: float = DEFAULT_SECONDS_PER_EVENT,
+        outputs: Sequence[str] | None = None,
+        cpu_seconds: float | None = None,
+        **options: Any,
+    ) -> int:
+        """Submit an analysis over datasets; returns the project id.
+
+        ``fn`` is a job function or the path of a steering file (see
+        :func:`~b2grid.jobs.steering.load_steering`; its ``OUTPUTS`` are the
+        default ``outputs``, else ``ntuple.root``). ``inputs`` are datasets,
+        datablocks, collections, LFNs, a search result or a list file, resolved and
+        grouped as :meth:`plan` does; one list of LFNs per job (or None) is taken as
+        it is, as :meth:`submit` does. ``cpu_seconds`` defaults to the plan's
+        estimate. Other options are :meth:`submit`'s. Bad runs left out are logged.
+        """
+        function, default_outputs, label = job_function(fn)
+        chosen = tuple(default_outputs if outputs is None else outputs)
+        if inputs is None or is_per_job(inputs):
+            per_job = cast("Sequence[Sequence[str]] | None", inputs)
+            if files_per_job is not None:
+                raise BadJob(
+                    "files_per_job",
+                    "the inputs are already one list of LFNs per job; give datasets "
+                    "or LFNs to have them grouped",
+                )
+            return self.submit(
+                function,
+                project=project,
+                inputs=per_job,
+                outputs=chosen,
+                cpu_seconds=60.0 if cpu_seconds is None else cpu_seconds,
+                description=options.pop("description", label),
+                **options,
+            )
+        planned = self.plan(
+            function,
+            project=project,
+            inputs=cast(Inputs, inputs),
+            files_per_job=1 if files_per_job is None else files_per_job,
+            include_bad_runs=include_bad_runs,
+            seconds_per_event=seconds_per_event,
+            priority=options.get("priority", 5),
+            sites=options.get("sites", ()),
+            banned_sites=options.get("banned_sites", ()),
+            output_lpn=options.get("output_lpn"),
+            user=options.get("user"),
+        )
+        if planned.excluded_bad_runs:
+            runs = ", ".join(f"{r.exp}/{r.run}" for r in planned.excluded_bad_runs)
+            log.warning(
+                "project %s: left out %d file(s) of bad runs (exp/run) %s",
+                project, sum(r.files for r in planned.excluded_bad_runs), runs,
+            )  # fmt: skip
+        estimate = max(planned.cpu_seconds_per_job, 1.0)
+        return self.submit(
+            function,
+            project=project,
+            inputs=planned.jobs,
+            outputs=chosen,
+            cpu_seconds=estimate if cpu_seconds is None else cpu_seconds,
+            description=options.pop("description", label),
+            **options,
+        )
 
     # ------------------------------------------------------------ user actions
 

@@ -289,7 +289,7 @@ def collisions(luminosity: float, scale: float) -> int:
     Examples
     --------
     >>> collisions(0.05, 1e-3)
-    15391
+    15387
     """
     return max(1, round(luminosity * NB_PER_INVERSE_FB * TOTAL_CROSS_SECTION * scale))
 
