@@ -45,7 +45,7 @@ _NAMES = {
     "prompt": re.compile(r"(bucket|prompt)[0-9]{1,3}[a-z]?"),
     "mc_ri": re.compile(r"MC[0-9]{1,2}ri_[a-z]"),
     "mc_rd": re.compile(r"MC[0-9]{1,2}rd_[a-z]"),
-    "skim": re.compile(r"[A-Za-z][A-Za-z0-9]*_skim[A-Za-z0-9]*"),
+    "skim": re.compile(r"[A-Za-z][A-Za-z0-9_]*_skim[A-Za-z0-9]*"),
 }
 _SPELLING = {
     "proc": "procNN, e.g. proc13",
