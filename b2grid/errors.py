@@ -22,6 +22,8 @@ was wrong *and* what to do about it::
     │   ├── ChecksumMismatch(OSError)      bytes whose adler32 is not the catalog's
     │   ├── StorageFull(OSError)           an SE without room for a file
     │   ├── LocalFileError(OSError)        a local file to upload that is not there
+    │   ├── OutputsExpired(LookupError)    outputs whose lifetime ended: replicas gone
+    │   ├── IncompleteDownload(RuntimeError)  a download missing files of its set
     │   └── SiteExpressionError(ValueError)  a bad or empty site expression
     ├── CatalogError
     │   ├── NotRegistered(LookupError)     an LFN/LPN the catalog does not know
@@ -59,7 +61,8 @@ was wrong *and* what to do about it::
         ├── UnknownVariable(LookupError)   a variable name the registry does not know
         ├── BadDecayString(ValueError)     a decay string that does not parse or
         │                                  is not charge-consistent
-        └── UnknownParticleList(LookupError)  a list name never filled
+        ├── UnknownParticleList(LookupError)  a list name never filled
+        └── UnknownSkim(LookupError)       a skim name or 8-digit code not registered
 
 The CLI turns any :class:`B2GridError` into one clear line on stderr and an exit status
 (2 for configuration errors, 1 otherwise), never a traceback.
@@ -285,6 +288,47 @@ class LocalFileError(StorageError, OSError):
         self._init = (path, reason)
         self.path = path
         super().__init__(f"local file {path}: {reason}; nothing was registered")
+
+
+class OutputsExpired(StorageError, LookupError):
+    """Files to download whose rule's lifetime ended and whose replicas are gone.
+
+    ``what`` names the outputs (``project ana1`` or an LPN), ``expired`` the grid
+    date their last rule ended (ISO), ``lifetime_days`` the lifetime they had.
+    """
+
+    def __init__(
+        self, what: str, lpn: str, expired: str, lifetime_days: float | None = None
+    ) -> None:
+        self._init = (what, lpn, expired, lifetime_days)
+        self.what = what
+        self.lpn = lpn
+        self.expired = expired
+        self.lifetime_days = lifetime_days
+        life = "" if lifetime_days is None else f" ({lifetime_days:g}-day lifetime)"
+        named = what if lpn in what else f"{what} ({lpn})"
+        super().__init__(
+            f"the outputs of {named} expired on {expired[:10]}{life} and "
+            "their replicas were deleted; rerun the project to make them again, and "
+            "next time download them in time or keep them longer with "
+            "`b2grid project extend NAME --days N`"
+        )
+
+
+class IncompleteDownload(StorageError, RuntimeError):
+    """Downloaded files asked for as a whole set that lacks some of its files."""
+
+    def __init__(self, what: str, dest: str, missing: int, total: int) -> None:
+        self._init = (what, dest, missing, total)
+        self.what = what
+        self.dest = dest
+        self.missing = missing
+        self.total = total
+        super().__init__(
+            f"{missing} of the {total} file(s) of {what} are not in {dest}; download "
+            f"them first (`b2grid ds get ... -o {dest}` fetches only what is missing) "
+            "or read the files you have one by one"
+        )
 
 
 class SiteExpressionError(StorageError, ValueError):
@@ -725,6 +769,26 @@ class UnknownParticleList(AnalysisError, LookupError):
         return str(self.args[0])
 
 
+class UnknownSkim(AnalysisError, LookupError):
+    """A skim name or 8-digit skim code that the skim registry does not hold."""
+
+    def __init__(self, skim: str, known: Iterable[str] = ()) -> None:
+        self.skim = skim
+        self.known = tuple(known)
+        self._init = (skim, self.known)
+        close = difflib.get_close_matches(skim, self.known, n=3, cutoff=0.6)
+        lowered = [k for k in self.known if k.lower() == skim.lower() and k != skim]
+        near = list(dict.fromkeys(lowered + close))
+        hint = f" (did you mean {', '.join(repr(c) for c in near)}?)" if near else ""
+        super().__init__(
+            f"unknown skim {skim!r}{hint}; `b2grid skim list` shows the registered "
+            "skims (names and 8-digit codes)"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 __all__ = [
     "AnalysisError",
     "B2GridError",
@@ -750,6 +814,7 @@ __all__ = [
     "GridError",
     "GridNotRunning",
     "IllegalTransition",
+    "IncompleteDownload",
     "JobError",
     "JobNotFound",
     "LocalFileError",
@@ -757,6 +822,7 @@ __all__ = [
     "NoPayload",
     "NoRawData",
     "NotRegistered",
+    "OutputsExpired",
     "OverlappingBucket",
     "PermissionDenied",
     "PhysicsError",
@@ -778,6 +844,7 @@ __all__ = [
     "UnknownEventType",
     "UnknownParticleList",
     "UnknownSite",
+    "UnknownSkim",
     "UnknownValue",
     "UnknownVariable",
     "did_you_mean",

@@ -705,6 +705,116 @@ def read_ntuple(
         ) from exc
 
 
+def _ntuple_schema(
+    path: str | os.PathLike[str], tree: str
+) -> dict[str, np.dtype[Any]]:
+    """Branch name -> dtype of an ntuple file's flat tree."""
+    try:
+        with uproot.open(str(path)) as f:
+            return {
+                name: np.dtype(branch.interpretation.numpy_dtype).newbyteorder("=")
+                for name, branch in f[tree].items()
+            }
+    except FileNotFoundError as exc:
+        raise BadEventFile(str(path), "no such file") from exc
+    except Exception as exc:
+        raise BadEventFile(
+            str(path), f"not a readable ntuple ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _same_schema(
+    paths: Sequence[str | os.PathLike[str]], tree: str
+) -> dict[str, np.dtype[Any]]:
+    """The one schema of ``paths``; :class:`SchemaError` names the first that
+    differs from the first file."""
+    if not paths:
+        raise SchemaError("ntuple", "files", "no ntuple files given")
+    first = _ntuple_schema(paths[0], tree)
+    for path in paths[1:]:
+        other = _ntuple_schema(path, tree)
+        if other == first:
+            continue
+        extra = sorted(set(other) - set(first))
+        lacks = sorted(set(first) - set(other))
+        retyped = sorted(k for k in set(first) & set(other) if first[k] != other[k])
+        why = "; ".join(
+            f"{label} {', '.join(names)}"
+            for label, names in (
+                ("has extra branches", extra),
+                ("lacks branches", lacks),
+                ("has other dtypes for", retyped),
+            )
+            if names
+        )
+        raise SchemaError(
+            "ntuple",
+            "branches",
+            f"{path} {why} compared with {paths[0]}; merge only ntuples written "
+            "by one analysis (same variables)",
+        )
+    return first
+
+
+def read_ntuples(
+    paths: Sequence[str | os.PathLike[str]], *, tree: str = NTUPLE_TREE
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The rows of several ntuple files of one schema, concatenated in order."""
+    schema = _same_schema(paths, tree)
+    parts = [read_ntuple(p, tree=tree) for p in paths]
+    return {
+        name: np.concatenate([p[name] for p in parts]).astype(dtype, copy=False)
+        for name, dtype in schema.items()
+    }
+
+
+def merge_ntuples(
+    paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    tree: str = NTUPLE_TREE,
+) -> FileMetadata:
+    """Write the rows of ``paths`` (ntuples with the same branches) into one file.
+
+    One input at a time is read and appended, so memory holds one file's rows.
+    The result carries the first file's metadata, with the row count and the
+    inputs' names as parents. Files with other branches or dtypes are refused
+    (:class:`SchemaError`) before anything is written; ``out`` appears only whole.
+    """
+    schema = _same_schema(paths, tree)
+    try:
+        base = read_metadata(paths[0])
+    except BadEventFile:  # an ntuple from elsewhere: describe it minimally
+        base = FileMetadata(level="ntuple", experiment=0, run=0, is_mc=False)
+    target = Path(out)
+    partial = target.with_name(target.name + ".part")
+    rows = 0
+    try:
+        with uproot.recreate(partial, compression=COMPRESSION) as f:
+            f.mktree(tree, schema)
+            for path in paths:
+                columns = read_ntuple(path, tree=tree)
+                n = len(next(iter(columns.values()))) if columns else 0
+                if n:
+                    f[tree].extend(
+                        {k: columns[k].astype(d, copy=False) for k, d in schema.items()}
+                    )
+                rows += n
+            final = base.model_copy(
+                update={
+                    "level": "ntuple",
+                    "nevents": rows,
+                    "parents": tuple(Path(p).name for p in paths),
+                }
+            )
+            f[METADATA_KEY] = final.model_dump_json()
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return final
+
+
 def describe(level: str) -> str:
     """A text table of a level's groups, collections and fields with units."""
     lines = []

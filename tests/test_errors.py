@@ -36,6 +36,12 @@ from b2grid.errors import (
         (errors.UnknownVariable("kaonId", ("kaonID",), "kaonId > 0.5"), LookupError),
         (errors.BadDecayString("D0 -> K- K-", "charge -2 != 0"), ValueError),
         (errors.UnknownParticleList("pi+:al", ("pi+:all",)), LookupError),
+        (
+            errors.OutputsExpired("project ana1", "/belle/user/a/ana1", "2026-04-01"),
+            LookupError,
+        ),
+        (errors.IncompleteDownload("project ana1", "/tmp/d", 2, 8), RuntimeError),
+        (errors.UnknownSkim("BtoD0h_kpi", ("BtoD0h_Kpi",)), LookupError),
     ],
 )
 def test_every_error_is_a_b2grid_error_and_a_builtin(
@@ -111,6 +117,11 @@ def test_all_is_complete() -> None:
         errors.UnknownVariable("kaonId", ("kaonID", "pionID"), "kaonId > 0.5"),
         errors.BadDecayString("D0:Kpi -> K- K-", "charge -2 != 0"),
         errors.UnknownParticleList("pi+:al", ("pi+:all", "K+:all")),
+        errors.OutputsExpired(
+            "project ana1", "/belle/user/a/ana1", "2026-04-01T00:00:00", 90
+        ),
+        errors.IncompleteDownload("project ana1", "/tmp/d", 2, 8),
+        errors.UnknownSkim("1414010", ("14140101", "BtoD0h_Kpi")),
     ],
 )
 def test_errors_survive_pickling(error: B2GridError) -> None:

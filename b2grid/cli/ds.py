@@ -14,6 +14,8 @@ from b2grid.cli.collection import show_record
 from b2grid.config import format_size
 from b2grid.errors import NotRegistered
 from b2grid.storage.collection import is_collection_lpn
+from b2grid.storage.download import DownloadReport, Outcome, read_failed_list
+from b2grid.storage.download import download as download_files
 from b2grid.storage.records import FileRecord
 from b2grid.storage.search import Searcher, SearchQuery
 
@@ -289,3 +291,147 @@ def meta(ctx: CliContext, lpn: str) -> None:
     for key, value in record.meta.as_row().items():
         if value is not None:
             click.echo(f"{key:14} {value}")
+
+
+class _Bar:
+    """A rich progress bar of a download (files, bytes, rate); silent when stderr
+    is not a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        out = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.fields[files]}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=out,
+            disable=not out.is_terminal,
+        )
+        self.task = self.progress.add_task("get", total=0, files="")
+        self.total = self.done = 0
+
+    def start(self, files: int, size: int) -> None:
+        self.total = files
+        self.progress.update(self.task, total=size, files=f"0/{files} files")
+        self.progress.start()
+
+    def advance(self, lfn: str, size: int, outcome: Outcome) -> None:
+        self.done += 1
+        files = f"{self.done}/{self.total} files"
+        if outcome == "fetched":
+            self.progress.update(self.task, advance=size, files=files)
+        else:  # kept or failed: no bytes moved, so the rate stays honest
+            total = self.progress.tasks[0].total or 0
+            self.progress.update(self.task, total=total - size, files=files)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+@ds.command()
+@click.argument("target")
+@click.option(
+    "-o",
+    "--output",
+    "dest",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to download into (files keep their subNN layout).",
+)
+@click.option(
+    "--merge",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also merge the downloaded ntuples into this one ROOT file.",
+)
+@click.option(
+    "--input-list",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Fetch only the LFNs listed (e.g. DIR/.b2grid-failed.txt).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Transfers at a time.",
+)
+@click.pass_obj
+def get(
+    ctx: CliContext,
+    target: str,
+    dest: str,
+    merge: str | None,
+    input_list: str | None,
+    workers: int,
+) -> None:
+    """Download your project TARGET's outputs, or dataset/collection LPN TARGET.
+
+    Checksum-verified and resumable: files already in DIR with the right adler32
+    are kept, so running it again fetches only what is missing or bad. Exits 1
+    when the set is incomplete (jobs not Done, files without a good replica).
+    """
+    only = None if input_list is None else read_failed_list(input_list)
+    bar = _Bar()
+    try:
+        with ctx.grid() as grid:
+            if target.startswith("/"):
+                report = download_files(
+                    grid.storage, target, dest, workers=workers, only=only,
+                    progress=bar,
+                )  # fmt: skip
+            else:
+                report = grid.project(target).download(
+                    dest, workers=workers, only=only, progress=bar
+                )
+    finally:
+        bar.stop()
+    _show(report, target, dest, merge)
+
+
+def _show(report: DownloadReport, target: str, dest: str, merge: str | None) -> None:
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", err=True, fg="yellow")
+    click.echo(report.summary())
+    if not report.complete:
+        for reason in report.missing:
+            click.echo(f"  missing: {reason}", err=True)
+        shown = sorted(report.failed.items())
+        for lfn, why in shown[:10]:
+            click.echo(f"  failed: {lfn}: {why}", err=True)
+        if len(shown) > 10:
+            click.echo(f"  ... and {len(shown) - 10} more", err=True)
+        if report.failed:
+            click.echo(
+                f"the failed LFNs are listed in {report.failed_list}; run "
+                f"`b2grid ds get {target} -o {dest}` again (it fetches only missing "
+                f"or bad files) or add `--input-list {report.failed_list}`",
+                err=True,
+            )
+        if merge is not None:
+            click.echo(f"not merging into {merge}: the set is incomplete", err=True)
+        raise click.exceptions.Exit(1)
+    if merge is not None:
+        from b2grid.formats import merge_ntuples
+
+        paths = [report.files[lfn] for lfn in sorted(report.files)]
+        ntuples = [p for p in paths if p.suffix == ".root"]
+        if not ntuples:
+            click.echo(f"not merging: no .root files in {report.what}", err=True)
+            raise click.exceptions.Exit(1)
+        meta = merge_ntuples(ntuples, merge)
+        click.echo(
+            f"merged {len(ntuples)} ntuple(s), {meta.nevents} rows, into {merge}"
+        )

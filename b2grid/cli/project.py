@@ -47,3 +47,23 @@ def summary(ctx: CliContext, name: str, owner: str | None) -> None:
     if s.by_site:
         sites = ", ".join(f"{k}: {v}" for k, v in sorted(s.by_site.items()))
         click.echo(f"by site: {sites}")
+
+
+@project.command()
+@click.argument("name")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Grid days to add to the outputs' lifetime.",
+)
+@click.option("--owner", default=None, help="Default: you (others: admins only).")
+@click.pass_obj
+def extend(ctx: CliContext, name: str, days: float, owner: str | None) -> None:
+    """Keep the outputs of project NAME DAYS grid days longer (owners, admins)."""
+    with ctx.grid() as grid:
+        until = grid.project(name, owner).extend(days)
+    click.echo(
+        f"the outputs of project {name} are kept until "
+        f"{until:%Y-%m-%d %H:%M} UTC (grid time)"
+    )

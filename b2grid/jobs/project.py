@@ -1,17 +1,35 @@
 """A submitted project as a Python object: status, waiting, jobs, outputs, actions.
 
 ``Project`` is a thin, live view over the catalog (every call reads the current state),
-so it works in the controller and in any attached process alike.
+so it works in the controller and in any attached process alike. Its outputs are
+downloaded with :meth:`Project.download` (verified, resumable), kept longer with
+:meth:`Project.extend`, and read back with :meth:`Project.to_awkward`.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from b2grid.errors import (
+    IncompleteDownload,
+    NotRegistered,
+    PermissionDenied,
+    StorageError,
+)
 from b2grid.jobs.model import FINAL, JobState, JobStatus
+from b2grid.storage.download import DownloadProgress, DownloadReport, local_paths
+from b2grid.storage.download import download as download_files
+from b2grid.storage.schema import from_iso
 
 if TYPE_CHECKING:
+    import awkward as ak
+    import pandas as pd
+
     from b2grid.jobs.service import JobService
 
 
@@ -116,3 +134,155 @@ class Project:
             if s.status in (JobStatus.FAILED, JobStatus.KILLED)
         ]
         return self._service.reschedule(ids)
+
+    # ------------------------------------------------------------ outputs
+
+    def download(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        workers: int = 4,
+        only: Iterable[str] | None = None,
+        progress: DownloadProgress | None = None,
+    ) -> DownloadReport:
+        """Download the outputs to ``dest`` (``dest/subNN/...``), verified.
+
+        Resumable: files already in ``dest`` with the right checksum are kept. The
+        report is ``"incomplete"`` while jobs are not Done or files failed (their
+        LFNs are in ``dest/.b2grid-failed.txt``, which ``only=`` takes); outputs
+        expiring within 14 days add a warning; expired ones raise
+        :class:`~b2grid.errors.OutputsExpired`. See
+        :func:`b2grid.storage.download.download`.
+        """
+        if not self.output_lpn:
+            raise StorageError(
+                f"project {self.name} writes its outputs to datasets of their own "
+                "(production); download those datasets with `b2grid ds get LPN`"
+            )
+        pending = self._pending()
+        what = f"project {self.name}"
+        try:
+            return download_files(
+                self._service.storage,
+                self.output_lpn,
+                dest,
+                workers=workers,
+                only=only,
+                progress=progress,
+                what=what,
+                pending=pending,
+                extend_hint=f"`b2grid project extend {self.name} --days N`",
+            )
+        except NotRegistered:  # no job has registered an output yet
+            return DownloadReport(
+                what, Path(dest), missing=pending or [f"{what} has no outputs yet"]
+            )
+
+    def _pending(self) -> list[str]:
+        """Why the outputs are not all there yet: jobs that are not Done."""
+        states = self.jobs()
+        waiting = [s for s in states if s.status != JobStatus.DONE]
+        if not waiting:
+            return []
+        by: dict[str, int] = {}
+        for s in waiting:
+            by[s.status.value] = by.get(s.status.value, 0) + 1
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
+        return [
+            f"{len(waiting)} of {len(states)} jobs of project {self.name} are not "
+            f"Done ({counts}): wait for them, or reschedule the failed ones "
+            f"(`b2grid job reschedule -p {self.name}`), then download again"
+        ]
+
+    def expires(self) -> datetime | None:
+        """When the rule keeping the outputs ends (None: no rule with an end)."""
+        ends = [
+            r.expires
+            for r in self._service.storage.rules.rules(target=self.output_lpn)
+            if r.expires is not None
+        ] if self.output_lpn else []  # fmt: skip
+        return max(from_iso(e) for e in ends) if ends else None
+
+    def extend(self, days: float) -> datetime:
+        """Keep the outputs ``days`` longer (owner or admin); returns the new end.
+
+        Each rule on the output dataset that has an end is moved to that end (or
+        now, if it passed) plus ``days`` grid days.
+        """
+        storage = self._service.storage
+        user = storage.user
+        if days <= 0:
+            raise ValueError(f"days={days}: give a positive number of days")
+        if user.name != self.owner and "admin" not in user.roles:
+            raise PermissionDenied(
+                user.name,
+                self.output_lpn or self.name,
+                f"project {self.name} belongs to {self.owner}; only its owner (or "
+                "an admin) extends its outputs' lifetime",
+            )
+        rules = (
+            [r for r in storage.rules.rules(target=self.output_lpn) if r.expires]
+            if self.output_lpn
+            else []
+        )
+        if not rules:
+            raise StorageError(
+                f"no rule with a lifetime keeps the outputs of project {self.name} "
+                f"({self.output_lpn or 'no output dataset'}): either none was "
+                "registered yet, they are kept for ever, or their lifetime already "
+                "ended (`b2grid ds get` says which)"
+            )
+        now = storage.clock.now()
+        ends = []
+        for rule in rules:
+            assert rule.expires is not None
+            end = max(from_iso(rule.expires), now) + timedelta(days=days)
+            storage.rules.extend(rule.rule_id, end)
+            ends.append(end)
+        return max(ends)
+
+    def local_files(self, dest: str | os.PathLike[str]) -> list[Path]:
+        """The local paths of the ntuple (``.root``) outputs under ``dest``.
+
+        Raises :class:`~b2grid.errors.IncompleteDownload` if any is missing.
+        """
+        wanted = local_paths(
+            [lfn for lfn in self.outputs() if lfn.endswith(".root")],
+            self.output_lpn,
+            dest,
+        )
+        missing = [p for p in wanted.values() if not p.is_file()]
+        if missing:
+            raise IncompleteDownload(
+                f"project {self.name}", str(dest), len(missing), len(wanted)
+            )
+        return list(wanted.values())
+
+    def to_awkward(self, dest: str | os.PathLike[str]) -> ak.Array:
+        """The downloaded ntuples under ``dest`` as one awkward Array of records.
+
+        Refuses (:class:`~b2grid.errors.IncompleteDownload`) while a registered
+        output is not in ``dest``; :meth:`status` says whether every job is Done.
+        """
+        import awkward as ak
+
+        from b2grid.formats import read_ntuples
+
+        paths = self.local_files(dest)
+        if not paths:
+            return ak.Array([])
+        return ak.Array(read_ntuples(paths))
+
+    def to_pandas(self, dest: str | os.PathLike[str]) -> pd.DataFrame:
+        """The downloaded ntuples under ``dest`` as one pandas DataFrame."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError(
+                "Project.to_pandas needs pandas, which is not installed: "
+                "`pip install pandas` (or use Project.to_awkward)"
+            ) from exc
+        from b2grid.formats import read_ntuples
+
+        paths = self.local_files(dest)
+        return pd.DataFrame(read_ntuples(paths) if paths else {})

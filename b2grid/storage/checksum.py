@@ -160,18 +160,28 @@ def copy_with_adler32(
 
 
 def _blocks(src: BinaryReadable, chunk: int) -> Iterator[bytes | memoryview]:
-    """The chunks of ``src``; with ``readinto``, alternately in two reused buffers.
+    """The chunks of ``src``; after the first, with ``readinto``, alternately in
+    two reused buffers.
 
-    A yielded buffer is overwritten two chunks later: the caller must be done with
-    chunk k (written and summed) before it asks for chunk k + 2.
+    The first chunk is a plain ``read``: a file smaller than a chunk (most job
+    outputs) then costs one read of its own size, not two zero-filled chunk
+    buffers. A yielded buffer is overwritten two chunks later: the caller must be
+    done with chunk k (written and summed) before it asks for chunk k + 2.
     """
     if chunk <= 0:
         raise ValueError(f"chunk must be a positive number of bytes, not {chunk}")
-    readinto = getattr(src, "readinto", None)
-    views = [memoryview(bytearray(chunk)), memoryview(bytearray(chunk))]
+    first = src.read(chunk)
+    if not first:
+        return
+    yield first
+    # a short first read means a small file (or a stream): plain reads to its end
+    readinto = getattr(src, "readinto", None) if len(first) == chunk else None
+    views: list[memoryview] = []
     k = 0
     while True:
         if readinto is not None:
+            if not views:
+                views = [memoryview(bytearray(chunk)), memoryview(bytearray(chunk))]
             try:
                 n = readinto(views[k])
             except NotImplementedError:  # an io.RawIOBase that only has read()
