@@ -2,9 +2,10 @@
 
 It starts the grid from cluster.yaml, shows the sites and their live workers, runs a
 few small jobs at every site and proves each ran there (the worker reports its own
-site resource), shows a down site holding its work until it is back and a banned site
-refusing new work, and shuts the grid down. Later capabilities (production, skims,
-analysis) join this chain as they land.
+site resource), shows a down site holding its work until it is back, a banned site
+refusing new work and a dataset's copies surviving a lost site, then runs the full
+chain (:mod:`b2grid.demo_chain`: data taking, prompt calibration, MC, skims, search,
+a user analysis, download, plot) and prints a short report.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from distributed import get_worker
@@ -26,10 +26,14 @@ from rich.console import Console
 from rich.table import Table
 
 from b2grid.config import GridConfig
+from b2grid.demo_chain import ChainReport, report_table, run_chain
 from b2grid.errors import SiteBanned
 from b2grid.grid import Grid
-from b2grid.jobs.execution import JobContext
 from b2grid.sites.topology import site_of_resources
+from b2grid.storage.identity import User
+
+#: Dask memory limit the demo's workers get at least (bytes)
+MEMORY = 8 * 2**30
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +79,8 @@ class DemoReport:
     banned_site_refused: bool = False
     #: files whose rule copies were made, then restored after a site loss
     data_copies_restored: bool = False
-    #: MC production jobs whose mDST outputs were registered, one per job
-    mc_outputs: int = 0
-    mc_jobs: int = 0
-    #: median reconstructed anti-D0 -> K+ pi- mass in the MC outputs (GeV)
-    d0_mass: float = 0.0
+    #: the full chain: production, skims, analysis, download, plot
+    chain: ChainReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -90,9 +91,8 @@ class DemoReport:
             and self.down_site_ran_after_up
             and self.banned_site_refused
             and self.data_copies_restored
-            and self.mc_jobs > 0
-            and self.mc_outputs == self.mc_jobs
-            and abs(self.d0_mass - 1.8648) < 0.005
+            and self.chain is not None
+            and self.chain.ok
         )
 
 
@@ -147,92 +147,6 @@ def _data_demo(grid: Grid, home: Path, out: Console) -> bool:
     )
 
 
-def mc_job(ctx: JobContext) -> str:
-    """A grid job: signal MC (B+ -> anti-D0 pi+) straight to an mDST file."""
-    from b2grid.conditions import ConditionsDB
-    from b2grid.physics import write_mc
-
-    meta = write_mc(
-        ctx.output("signal.mdst.root"),
-        "1213030000",
-        ctx.kwargs["events"],
-        seed=ctx.job_id,
-        db=ConditionsDB(Path(ctx.kwargs["conditions"])),
-        campaign="demo",
-    )
-    print(f"{meta.nevents} events of {meta.event_type} at {ctx.site}")
-    return "Done"
-
-
-def _d0_mass(path: Path) -> np.ndarray[Any, Any]:
-    """K pi masses of opposite-charge pairs with kaon-like PID, near the D0."""
-    import awkward as ak
-
-    from b2grid import formats
-
-    ev = formats.read_events(path, ["Track", "PIDLikelihood"])
-    trk, pid = ev.Track, ev.PIDLikelihood
-    lk = pid.CDC_K + pid.TOP_K
-    lpi = pid.CDC_pi + pid.TOP_pi
-    pair = ak.argcartesian([trk, trk], axis=1)
-    k, p = pair["0"], pair["1"]
-    ok = (trk.charge[k] == -trk.charge[p]) & (lk[k] > lpi[k]) & (lpi[p] > lk[p])
-    k, p = k[ok], p[ok]
-    mk, mp = 0.493677, 0.13957039
-
-    def energy(i: Any, m: float) -> Any:
-        return np.sqrt(trk.px[i] ** 2 + trk.py[i] ** 2 + trk.pz[i] ** 2 + m**2)
-
-    e = energy(k, mk) + energy(p, mp)
-    px, py, pz = (trk[c][k] + trk[c][p] for c in ("px", "py", "pz"))
-    m = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0))
-    flat = ak.to_numpy(ak.flatten(m))
-    return np.asarray(flat[(flat > 1.80) & (flat < 1.93)])
-
-
-def _mc_demo(grid: Grid, home: Path, out: Console, report: DemoReport) -> None:
-    """MC production as grid jobs: submit, watch, find the outputs, look inside."""
-    n_jobs = max(4, len(grid.config.sites) // 2)
-    project = grid.submit(
-        mc_job,
-        project="demo_mc",
-        n_jobs=n_jobs,
-        outputs=["signal.mdst.root"],
-        kwargs={"events": 1500, "conditions": str(grid.conditions.root)},
-        kind="mc",
-    )
-    status = project.wait(timeout=600)
-    report.mc_jobs = n_jobs
-    for s in project.jobs():
-        if s.status.value != "Done":
-            out.print(f"job {s.job_id}: {s.status.value}: {s.minor_status}")
-    outputs = project.outputs()
-    report.mc_outputs = len(outputs)
-    table = Table(title=f"project demo_mc: {status}", title_justify="left")
-    for column in ("job", "status", "site", "attempt", "output"):
-        table.add_column(column)
-    names = {o.split("_job")[1].split("_")[0]: o for o in outputs}
-    for s in project.jobs():
-        table.add_row(
-            str(s.job_id), s.status.value, s.site or "-", str(s.attempt),
-            names.get(str(s.job_id), "-").rsplit("/", 2)[-1],
-        )  # fmt: skip
-    out.print(table)
-    masses = []
-    for i, lfn in enumerate(outputs):
-        local = home / "demo-mc" / f"{i}.root"
-        grid.storage.fetch(lfn, local)
-        masses.append(_d0_mass(local))
-    all_masses = np.concatenate(masses) if masses else np.zeros(0)
-    report.d0_mass = float(np.median(all_masses)) if len(all_masses) else 0.0
-    out.print(
-        f"{len(outputs)} mDST files fetched (adler32 verified); K pi mass near the "
-        f"D0: median {report.d0_mass:.4f} GeV over {len(all_masses)} candidates "
-        "(PDG 1.8648)",
-        highlight=False,
-    )
-
-
 @contextmanager
 def _home(home: Path | None) -> Iterator[Path]:
     if home is not None:
@@ -243,16 +157,30 @@ def _home(home: Path | None) -> Iterator[Path]:
 
 
 def run_demo(
-    config: GridConfig, out: Console, home: Path | None = None, jobs_per_slot: int = 2
+    config: GridConfig,
+    out: Console,
+    home: Path | None = None,
+    jobs_per_slot: int = 2,
+    *,
+    plot_dir: Path | None = None,
 ) -> DemoReport:
-    """Run the demo on ``config`` (in a temporary home unless ``home`` is given)."""
+    """Run the demo on ``config`` (in a temporary home unless ``home`` is given);
+    the analysis plot goes to ``plot_dir`` (default: the home)."""
     from b2grid.cli.site import site_table  # the same table `b2grid site list` shows
 
     report = DemoReport()
     with _home(home) as where:
-        cfg = config.model_copy(update={"home": where})
+        runtime = config.runtime
+        if runtime.workers == "threads" and runtime.memory_limit < MEMORY:
+            # threads share one process, and Dask pauses every worker when the
+            # process passes 80 % of the limit: production jobs hold runs in memory
+            runtime = runtime.model_copy(update={"memory_limit": MEMORY})
+        cfg = config.model_copy(update={"home": where, "runtime": runtime})
         started = time.perf_counter()
-        with Grid(cfg) as grid:
+        # a production manager who is also a physicist: both roles
+        user = User.current(roles=("user", "production"))
+        with Grid(cfg, user=user) as grid:
+            grid.storage_interval = 2.0  # inputs reach the calibration centre
             out.rule("[bold]1. the grid is up")
             out.print(
                 f"{len(cfg.sites)} sites started in "
@@ -331,13 +259,14 @@ def run_demo(
 
             out.rule("[bold]5. data: a dataset, its copies, a lost site, the repair")
             report.data_copies_restored = _data_demo(grid, where, out)
-            out.rule("[bold]6. MC production: jobs at the sites, outputs registered")
-            _mc_demo(grid, where, out, report)
-            out.rule("[bold]7. shutting down")
+            report.chain = run_chain(grid, where, out, plot_dir=plot_dir)
+            out.rule("[bold]11. the report")
+            out.print(report_table(report.chain))
+            out.rule("[bold]12. shutting down")
         out.print("the grid shut down cleanly")
     verdict = "[green]demo OK[/]" if report.ok else "[red]demo FAILED[/]"
     out.print(f"{verdict}: {len(report.jobs)} jobs ran where they were placed")
     return report
 
 
-__all__ = ["DemoReport", "Where", "mc_job", "run_demo", "where_am_i"]
+__all__ = ["DemoReport", "Where", "run_demo", "where_am_i"]

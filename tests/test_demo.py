@@ -23,13 +23,37 @@ def test_run_demo_proves_placement(tmp_path: Path) -> None:
     assert "SiGNET is down: a job placed there is pending" in text
     assert "refused: site 'DESY' is banned" in text
     assert "the grid shut down cleanly" in text
-    assert report.mc_outputs == report.mc_jobs == 4
-    assert abs(report.d0_mass - 1.8648) < 0.005
-    assert "project demo_mc: Done" in text
+    chain = report.chain
+    assert chain is not None
+    assert chain.ok
+    assert set(chain.campaigns.values()) == {"done"}
+    assert chain.published
+    assert chain.analysis_outputs == chain.analysis_jobs == chain.downloaded > 0
+    assert abs(chain.mbc_peak - 5.279) < 0.004  # where physics puts the B+
+    assert Path(chain.plot).stat().st_size > 10_000
+    assert "the chain in numbers" in text
 
 
-def test_demo_command(tmp_path: Path) -> None:
+def test_demo_command_exits_with_the_verdict(tmp_path: Path, monkeypatch) -> None:
+    """The command passes the config, home and plot folder on, and exits 1 when the
+    demo fails (the whole demo runs above, and in CI as the README's run command)."""
+    import b2grid.cli.demo as command
+
+    seen = {}
+
+    class Verdict:
+        def __init__(self, ok: bool) -> None:
+            self.ok = ok
+
+    def fake(config, out, home, *, plot_dir):
+        seen.update(home=home, plot_dir=plot_dir, sites=len(config.sites))
+        return Verdict(seen.get("ok", True))
+
+    monkeypatch.setattr(command, "run_demo", fake)
     config = write_config(tmp_path / "c.yaml", small_config_data(tmp_path / "home"))
-    result = CliRunner().invoke(cli, ["--config", str(config), "demo"])
-    assert result.exit_code == 0, result.output
-    assert "demo OK: 10 jobs ran where they were placed" in result.output
+    args = ["--config", str(config), "demo", "--plot-dir", str(tmp_path)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert seen["plot_dir"] == tmp_path
+    assert seen["sites"] == 4
+    seen["ok"] = False
+    assert CliRunner().invoke(cli, args).exit_code == 1

@@ -475,8 +475,8 @@ class StageRunner:
                         item["attrs"],
                         now=self.service.clock.now().timestamp(),
                     )
-                stored.append(f"{item['name']} {iov}")
-            return "; ".join(filter(None, [note, "staged " + ", ".join(stored)]))
+                stored.append((str(item["name"]), iov))
+            return "; ".join(filter(None, [note, "staged " + _staged(stored)]))
         if stage == "validation":
             report = self._payload_file(campaign, stage, "validation.json")
             after = tasks.validation_of(report["after"])
@@ -503,14 +503,31 @@ class StageRunner:
         return note
 
 
-def validation_summary(before: Any, after: Any) -> str:
-    def fmt(v: Any) -> str:
-        if v is None or v.ep_peak is None:
-            return "n/a"
-        mumu = "n/a" if v.mumu_ratio is None else f"{v.mumu_ratio:.4f}"
-        return f"E/p {v.ep_peak:.4f} width {v.ep_width:.4f}, mumu/ideal {mumu}"
+def _staged(stored: Sequence[tuple[str, IoV]]) -> str:
+    """``TrackMomentumScale: 4 IoVs, (12,853)-(12,856)`` per payload name."""
+    parts = []
+    for name in dict.fromkeys(n for n, _ in stored):
+        iovs = [iov for n, iov in stored if n == name]
+        first, last = iovs[0], iovs[-1]
+        span = f"({first.exp_low},{first.run_low})-({last.exp_high},{last.run_high})"
+        count = f"{len(iovs)} IoV{'s' if len(iovs) > 1 else ''}"
+        parts.append(f"{name}: {count}, {span}")
+    return "; ".join(parts)
 
-    return f"before: {fmt(before)}; after: {fmt(after)}"
+
+def validation_summary(before: Any, after: Any) -> str:
+    """``E/p 1.0041 -> 0.9967, width 0.0317 -> 0.0314, mumu/ideal ...``: each
+    measured quantity with the previous tags, then with the staging tag."""
+
+    def pair(name: str, fmt: str) -> str:
+        values = [getattr(v, name, None) for v in (before, after)]
+        shown = ["n/a" if x is None else format(x, fmt) for x in values]
+        return f"{shown[0]} -> {shown[1]}"
+
+    return (
+        f"E/p {pair('ep_peak', '.4f')}, width {pair('ep_width', '.4f')}, "
+        f"mumu/ideal {pair('mumu_ratio', '.4f')}"
+    )
 
 
 __all__ = ["STAGE_JOBS", "StageRunner", "validation_summary"]
