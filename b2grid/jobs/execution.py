@@ -21,12 +21,13 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import cloudpickle
+import numpy as np
 
 from b2grid.errors import ChecksumMismatch
 from b2grid.storage.element import StorageElement
@@ -321,6 +322,28 @@ def run_job(task: JobTask) -> TaskResult:
                     remote_bytes=remote,
                 )
         timings["run"] = time.monotonic() - started - timings["stage"]
+        missing = [
+            r.name for r in task.outputs if not (scratch / "out" / r.name).is_file()
+        ]
+        if status is not None and not isinstance(status, str) and missing:
+            # an analysis that returns its table: the job writes the ntuple
+            try:
+                rows = _write_table(ctx.output(missing[0]), status, len(missing))
+            except (TypeError, ValueError) as exc:
+                return make(
+                    "app",
+                    error=(
+                        f"the analysis returned a {type(status).__name__}, not a "
+                        f"table ({exc}); return a mapping of column name to 1-d "
+                        "numeric array, an awkward record array or a pandas "
+                        f"DataFrame, or write ctx.output({missing[0]!r}) yourself"
+                    ),
+                    stdout=out.getvalue()[-MAX_LOG:],
+                    stderr=err.getvalue()[-MAX_LOG:],
+                    timings=timings,
+                )
+            ctx.facts.setdefault(missing[0], {"events": rows})
+            status = f"{rows} rows"
         stored = []
         for ref in task.outputs:
             local = scratch / "out" / ref.name
@@ -355,6 +378,37 @@ def run_job(task: JobTask) -> TaskResult:
     finally:
         stop.set()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_table(path: Path, table: Any, n_missing: int) -> int:
+    """Write a returned table as the job's one missing ntuple; returns its rows.
+
+    Raises TypeError (not a table) or ValueError (columns that do not fit).
+    """
+    from b2grid import formats
+    from b2grid.errors import SchemaError
+
+    if n_missing != 1 or path.suffix != ".root":
+        raise TypeError(
+            "a returned table fills exactly one missing .root output, "
+            f"{n_missing} outputs are missing"
+        )
+    if isinstance(table, Mapping):
+        columns = {str(k): np.asarray(v) for k, v in table.items()}
+    elif hasattr(table, "columns") and hasattr(table, "to_numpy"):  # a DataFrame
+        columns = {str(c): np.asarray(table[c].to_numpy()) for c in table.columns}
+    else:
+        import awkward as ak
+
+        if not isinstance(table, ak.Array) or not ak.fields(table):
+            raise TypeError("no named columns")
+        columns = {f: ak.to_numpy(table[f]) for f in ak.fields(table)}
+    meta = formats.FileMetadata(level="ntuple", experiment=0, run=0, is_mc=False)
+    try:
+        formats.write_ntuple(path, columns, meta)
+    except SchemaError as exc:
+        raise ValueError(str(exc)) from None
+    return len(next(iter(columns.values()))) if columns else 0
 
 
 def _heartbeats(task: JobTask, stop: threading.Event) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -161,6 +162,7 @@ class Downloader:
             raise StorageError("nothing to download: give an LPN or LFNs")
         label = what or (asked[0] if len(asked) == 1 else f"{len(asked)} names")
         root = Path(dest)
+        _check_writable(root)
         now = self.storage.clock.now()
         plan, deleted = self._plan(asked, root)
         datasets = self._datasets(plan, deleted)
@@ -361,6 +363,19 @@ class Downloader:
         except (StorageError, OSError) as exc:
             return "failed", str(exc)
         return "fetched", site
+
+
+def _check_writable(root: Path) -> None:
+    """Refuse a destination that cannot take files, before anything is fetched."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".b2grid-probe-"):
+            pass
+    except OSError as exc:
+        raise StorageError(
+            f"download directory {root} is not writable ({exc.strerror or exc}); "
+            "choose another with -o DIR; nothing was fetched"
+        ) from None
 
 
 def download(

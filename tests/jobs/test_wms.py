@@ -317,3 +317,36 @@ def test_per_job_datasets_are_checked_before_anything_is_stored(fast):
         p.name not in ("perrun2", "perrun3")
         for p in grid.jobs.store.projects(grid.user.name)
     )
+
+
+def returns_a_table(ctx: JobContext) -> object:
+    """An analysis that returns its table: columns, or something that is not one."""
+    if ctx.kwargs.get("bad"):
+        return [1.0, 2.0, 3.0]
+    n = 3 + ctx.job_id % 2
+    return {"Mbc": [5.279] * n, "deltaE": [0.0] * n}
+
+
+def test_an_analysis_returning_a_table_gets_its_ntuple_written(fast):
+    from b2grid import formats
+
+    grid = fast
+    project = grid.submit(
+        returns_a_table, project="table1", n_jobs=2, outputs=["ntuple.root"]
+    )
+    assert project.wait(timeout=60) == "Done"
+    outputs = project.outputs()
+    assert len(outputs) == 2
+    local = grid.home / "t.root"
+    grid.storage.fetch(outputs[0], local)
+    table = formats.read_ntuple(local)
+    assert set(table) >= {"Mbc", "deltaE"}
+    assert grid.storage.catalog.file(outputs[0]).events in (3, 4)
+
+    bad = grid.submit(
+        returns_a_table, project="table2", n_jobs=1, outputs=["ntuple.root"],
+        kwargs={"bad": True},
+    )  # fmt: skip
+    assert bad.wait(timeout=60) == "Failed"
+    (state,) = bad.jobs()
+    assert "returned a list, not a table" in state.minor_status

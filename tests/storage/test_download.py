@@ -312,3 +312,17 @@ def test_a_project_downloads_reads_extends_and_expires(tmp_path: Path) -> None:
             project.download(tmp_path / "pdl3")
         with pytest.raises(StorageError, match="no rule with a lifetime"):
             project.extend(10)
+
+
+def test_a_destination_that_cannot_take_files_is_refused_before_fetching(tmp_path):
+    from b2grid.errors import StorageError
+    from b2grid.storage.download import download
+    from b2grid.testing import offline_grid
+
+    grid = offline_grid(tmp_path / "home")
+    local = tmp_path / "f.root"
+    local.write_bytes(b"x" * 100)
+    lpn = f"/belle/user/{grid.user.name}/unwritable"
+    grid.storage.put([local], lpn, site="KEK", copies=1, expression="KEK")
+    with pytest.raises(StorageError, match="not writable"):
+        download(grid.storage, lpn, local / "inside-a-file")
