@@ -45,7 +45,10 @@ def small_config_data(
     return {
         "home": str(home),
         "scheduler": scheduler,
-        "runtime": {"workers": "threads", "dashboard": None, "memory_limit": "1 GiB"},
+        # threads share one process, and Dask pauses every worker once the process
+        # passes 80 % of this: a test process that has made physics holds more
+        # than 1 GiB, so the limit is far above what a small grid needs
+        "runtime": {"workers": "threads", "dashboard": None, "memory_limit": "12 GiB"},
         "roles": {
             "data_taking": sites[0][0],
             "prompt_calibration": sites[min(1, len(sites) - 1)][0],
@@ -158,9 +161,6 @@ def production_grid(home: str | Path, *, clock: Clock | None = None) -> Grid:
     """
     data = small_config_data(home)
     data["policies"]["copies"]["raw"] = 2
-    # threads share one process: Dask pauses every worker when the process passes
-    # 80 % of this, and production jobs hold a run's events in memory
-    data["runtime"]["memory_limit"] = "8 GiB"
     grid = Grid(parse_config(data, "production.yaml"), clock=clock, user=PRODUCER)
     grid.storage_interval = 1.0
     grid.agent_interval = 0.2
