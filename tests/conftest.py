@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +12,19 @@ from b2grid.grid import Grid
 from b2grid.testing import small_grid
 
 
-@pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests name their config and home; a user's or CI's settings must not leak in."""
-    for var in ("B2GRID_HOME", "B2GRID_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
+@pytest.fixture(autouse=True, scope="session")
+def _hermetic_env() -> Iterator[None]:
+    """Tests name their config and home; a user's or CI's settings must not leak in.
+
+    Session-wide, so that module-scoped grids (started before any function-scoped
+    fixture runs) do not pick up ``$B2GRID_HOME`` either.
+    """
+    saved = {v: os.environ.pop(v) for v in _SETTINGS if v in os.environ}
+    yield
+    os.environ.update(saved)
+
+
+_SETTINGS = ("B2GRID_HOME", "B2GRID_CONFIG")
 
 
 @pytest.fixture
