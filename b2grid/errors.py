@@ -714,8 +714,7 @@ class BadCut(AnalysisError, ValueError):
         self.expected = expected
         caret = " " * (position + 5) + "^"
         super().__init__(
-            f"bad cut {cut!r} at position {position}: {expected}\n"
-            f"    {cut!r}\n{caret}"
+            f"bad cut {cut!r} at position {position}: {expected}\n    {cut!r}\n{caret}"
         )
 
 

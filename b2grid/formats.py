@@ -705,9 +705,7 @@ def read_ntuple(
         ) from exc
 
 
-def _ntuple_schema(
-    path: str | os.PathLike[str], tree: str
-) -> dict[str, np.dtype[Any]]:
+def _ntuple_schema(path: str | os.PathLike[str], tree: str) -> dict[str, np.dtype[Any]]:
     """Branch name -> dtype of an ntuple file's flat tree."""
     try:
         with uproot.open(str(path)) as f:

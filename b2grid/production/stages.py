@@ -59,11 +59,12 @@ class StageRunner:
             return (
                 roles.official_calibration if official else roles.prompt_calibration,
             )
+        sites = self.service.config.sites
         if where == "raw":
-            return tuple(
-                s.name for s in self.service.config.sites if s.kind == "raw_data_centre"
-            )
-        return ()
+            return tuple(s.name for s in sites if s.kind == "raw_data_centre")
+        if campaign.kind == "mc_ri":  # no inputs: MC is the grid sites' work
+            return tuple(s.name for s in sites if s.kind == "grid")
+        return ()  # anywhere: the matchmaker follows the data
 
     def _create_dataset(
         self, lpn: str, meta: DatasetMeta, copies: int, expression: str, owner: str
