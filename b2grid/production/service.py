@@ -159,18 +159,16 @@ class ProductionService:
         taken = {(r.exp, r.run) for r in self.store.runs(exp)}
         fresh = [r for r in wanted if (exp, r) not in taken]
         name = f"e{exp:04d}_r{wanted[0]:05d}-{wanted[-1]:05d}"
-        if not fresh:
-            for c in self.store.campaigns():
-                if (
-                    c.kind == "data_taking"
-                    and c.exp == exp
-                    and c.run_low is not None
-                    and c.run_high is not None
-                    and c.run_low <= wanted[0]
-                    and wanted[-1] <= c.run_high
-                ):
+        if not fresh:  # all taken already: the campaign that took the last one
+            for c in reversed(self.store.campaigns()):
+                took = c.params.get("runs", ())
+                if c.kind == "data_taking" and c.exp == exp and wanted[-1] in took:
                     return Campaign(self, c.name)
-            return Campaign(self, self.store.campaigns()[-1].name)
+            raise BadCampaign(
+                "take-data",
+                f"runs {runs} are registered but no data taking lists them; the "
+                "run registry needs a look",
+            )
         infos = []
         for run in fresh:
             cond = true_conditions(exp, run, beam_energy=beam_energy)
