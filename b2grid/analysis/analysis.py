@@ -22,7 +22,7 @@ from b2grid.analysis import combiner, ntuple
 from b2grid.analysis import variables as registry
 from b2grid.analysis.cuts import mass_window
 from b2grid.analysis.decay import ListName, parse_decay, parse_list_name
-from b2grid.analysis.event import EventData, beam_of, open_events
+from b2grid.analysis.event import EventData, beam_of, check_level, open_events
 from b2grid.analysis.particles import KEY_CLUSTER, KEY_TRACK, ParticleList, from_columns
 from b2grid.analysis.standard import standard_list
 from b2grid.errors import BadDecayString, UnknownParticleList
@@ -93,10 +93,11 @@ class Analysis:
         beam: Beam | None = None,
     ) -> Iterator[Analysis]:
         """One analysis per chunk of a big file (chunks of whole baskets)."""
-        ev = open_events(path, beam=beam)  # validates the level and the file
+        meta = check_level(path)  # the level, from the metadata alone
+        chosen = beam or beam_of(meta)
         with formats.EventFile(path) as f:
             for chunk in f.iterate(step=step):
-                yield cls(EventData(chunk, ev.beam, source=str(path)))
+                yield cls(EventData(chunk, chosen, source=str(path)))
 
     @property
     def events(self) -> ak.Array:

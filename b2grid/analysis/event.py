@@ -157,6 +157,14 @@ def open_events(path: str | os.PathLike[str], *, beam: Beam | None = None) -> Ev
     Raises :class:`~b2grid.errors.BadEventFile` naming the file when it is not a
     readable event file of level mdst or udst (a RAW, cDST or ntuple file, say).
     """
+    meta = check_level(path)
+    events = formats.read_events(path)
+    return EventData(events, beam or beam_of(meta), source=str(path))
+
+
+def check_level(path: str | os.PathLike[str]) -> formats.FileMetadata:
+    """The metadata of an mDST or uDST file (read alone, no events);
+    :class:`~b2grid.errors.BadEventFile` naming the file for any other."""
     meta = formats.read_metadata(path)
     if meta.level not in ANALYSIS_LEVELS:
         raise BadEventFile(
@@ -164,8 +172,14 @@ def open_events(path: str | os.PathLike[str], *, beam: Beam | None = None) -> Ev
             f"is a {meta.level} file; the analysis reads mDST or uDST files "
             "(process RAW to mDST first; ntuples are read with read_ntuple)",
         )
-    events = formats.read_events(path)
-    return EventData(events, beam or beam_of(meta), source=str(path))
+    return meta
 
 
-__all__ = ["ANALYSIS_LEVELS", "Collection", "EventData", "beam_of", "open_events"]
+__all__ = [
+    "ANALYSIS_LEVELS",
+    "Collection",
+    "EventData",
+    "beam_of",
+    "check_level",
+    "open_events",
+]
