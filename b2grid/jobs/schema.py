@@ -36,11 +36,9 @@ from sqlalchemy import (
     case,
     func,
     insert,
-    select,
     update,
 )
 
-from b2grid.errors import CatalogError
 from b2grid.jobs.lifecycle import (
     LIVE,
     Action,
@@ -56,7 +54,7 @@ from b2grid.jobs.lifecycle import (
 )
 from b2grid.jobs.model import FINAL, JobSpec, JobState, JobStatus, Requirements
 from b2grid.jobs.records import AttemptRecord, AttemptStatus
-from b2grid.storage.schema import iso, meta
+from b2grid.storage.schema import create_versioned, iso
 
 S = JobStatus
 A = AttemptStatus
@@ -150,21 +148,7 @@ def create_tables(engine: Engine) -> None:
     race; refuses (:class:`~b2grid.errors.CatalogError`) job tables of another
     :data:`JOBS_SCHEMA_VERSION`.
     """
-    with engine.begin() as conn:
-        metadata.create_all(conn)
-        row = conn.execute(
-            select(meta.c.value).where(meta.c.key == _VERSION_KEY)
-        ).first()
-        if row is None:
-            conn.execute(
-                insert(meta).values(key=_VERSION_KEY, value=str(JOBS_SCHEMA_VERSION))
-            )
-        elif int(row[0]) != JOBS_SCHEMA_VERSION:
-            raise CatalogError(
-                f"the job tables of {engine.url} have schema version {row[0]}, this "
-                f"b2grid reads version {JOBS_SCHEMA_VERSION}; use a matching b2grid or "
-                "a new grid home"
-            )
+    create_versioned(engine, metadata, _VERSION_KEY, JOBS_SCHEMA_VERSION, "job tables")
 
 
 # --------------------------------------------------------------------------- rows

@@ -13,7 +13,7 @@ small files calibration jobs write.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from b2grid.conditions import IoV
 from b2grid.errors import BadCampaign, NoRawData, ProjectExists
 from b2grid.physics.conditions import MC_TAG, ONLINE_TAG
 from b2grid.production import layout, model, tasks
-from b2grid.production.store import CampaignInfo
+from b2grid.production.store import CampaignInfo, RunInfo
 from b2grid.storage.identity import User
 from b2grid.storage.lfn import DatasetPath
 from b2grid.storage.records import DatasetMeta
@@ -174,29 +174,11 @@ class StageRunner:
             )
             return pid, note
         if stage == "cdst":
-            datasets_ = []
-            for r in runs:
-                lpns = []
-                for skim in layout.CALIBRATION_SKIMS:
-                    path = layout.data_path(
-                        campaign=campaign.name,
-                        prod=campaign.prod,
-                        exp=exp,
-                        run=r.run,
-                        skim=skim,
-                        level="cdst",
-                        beam_energy=r.beam_energy,
-                        tag=staging,
-                    )
-                    self._create_dataset(
-                        path.lpn,
-                        layout.meta_of(path, tag=staging),
-                        self.service.config.policies.copies.cdst,
-                        "kind=raw_data_centre",
-                        campaign.params["owner"],
-                    )
-                    lpns.append(path.lpn)
-                datasets_.append((lpns, 0))
+            copies = self.service.config.policies.copies.cdst
+            datasets_ = self._run_datasets(
+                campaign, runs, layout.CALIBRATION_SKIMS, "cdst", staging,
+                copies, "kind=raw_data_centre",
+            )  # fmt: skip
             pid = self._submit(
                 campaign,
                 stage,
@@ -253,29 +235,10 @@ class StageRunner:
             )
             return pid, note
         if stage == "mdst":
-            datasets_ = []
-            for r in runs:
-                lpns = []
-                for skim in layout.MDST_SKIMS:
-                    path = layout.data_path(
-                        campaign=campaign.name,
-                        prod=campaign.prod,
-                        exp=exp,
-                        run=r.run,
-                        skim=skim,
-                        level="mdst",
-                        beam_energy=r.beam_energy,
-                        tag=final,
-                    )
-                    self._create_dataset(
-                        path.lpn,
-                        layout.meta_of(path, tag=final),
-                        self.service.config.policies.copies.mdst,
-                        "*",
-                        campaign.params["owner"],
-                    )
-                    lpns.append(path.lpn)
-                datasets_.append((lpns, 0))
+            copies = self.service.config.policies.copies.mdst
+            datasets_ = self._run_datasets(
+                campaign, runs, layout.MDST_SKIMS, "mdst", final, copies, "*"
+            )
             pid = self._submit(
                 campaign,
                 stage,
@@ -286,6 +249,36 @@ class StageRunner:
             )
             return pid, note
         raise BadCampaign(campaign.name, f"unknown stage {stage!r}")
+
+    def _run_datasets(
+        self,
+        campaign: CampaignInfo,
+        runs: Sequence[RunInfo],
+        skims: Iterable[str],
+        level: str,
+        tag: str,
+        copies: int,
+        expression: str,
+    ) -> list[tuple[Sequence[str], int]]:
+        """Create each run's dataset per skim of ``level`` (with metadata and
+        rules); returns every job's (one per run) output datasets."""
+        assert campaign.exp is not None
+        out: list[tuple[Sequence[str], int]] = []
+        for r in runs:
+            lpns = []
+            for skim in skims:
+                path = layout.data_path(
+                    campaign=campaign.name, prod=campaign.prod, exp=campaign.exp,
+                    run=r.run, skim=skim, level=level, beam_energy=r.beam_energy,
+                    tag=tag,
+                )  # fmt: skip
+                self._create_dataset(
+                    path.lpn, layout.meta_of(path, tag=tag), copies, expression,
+                    str(campaign.params["owner"]),
+                )  # fmt: skip
+                lpns.append(path.lpn)
+            out.append((lpns, 0))
+        return out
 
     def _start_take_data(self, campaign: CampaignInfo) -> int:
         assert campaign.exp is not None

@@ -33,10 +33,10 @@ from sqlalchemy import (
     update,
 )
 
-from b2grid.errors import CampaignNotFound, CatalogError
+from b2grid.errors import CampaignNotFound
 from b2grid.production.model import StageState, StageStatus, stages_of
 from b2grid.storage.catalog import Catalog
-from b2grid.storage.schema import inserted_id, iso, meta, run_quality
+from b2grid.storage.schema import create_versioned, inserted_id, iso, run_quality
 
 #: bump when the production tables change; a catalog of another version is refused
 PRODUCTION_SCHEMA_VERSION = 1
@@ -130,22 +130,10 @@ class ProductionStore:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        with catalog.engine.begin() as conn:
-            metadata.create_all(conn)
-            row = conn.execute(
-                select(meta.c.value).where(meta.c.key == _VERSION_KEY)
-            ).first()
-            if row is None:
-                conn.execute(
-                    insert(meta).values(
-                        key=_VERSION_KEY, value=str(PRODUCTION_SCHEMA_VERSION)
-                    )
-                )
-            elif int(row[0]) != PRODUCTION_SCHEMA_VERSION:
-                raise CatalogError(
-                    f"the production tables have schema version {row[0]}, this "
-                    f"b2grid reads {PRODUCTION_SCHEMA_VERSION}; use a new grid home"
-                )
+        create_versioned(
+            catalog.engine, metadata, _VERSION_KEY, PRODUCTION_SCHEMA_VERSION,
+            "production tables",
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ runs
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
     inspect,
     select,
 )
@@ -225,6 +226,30 @@ def inserted_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
+def create_versioned(
+    engine: Engine, tables: MetaData, key: str, version: int, what: str
+) -> None:
+    """Create a layer's ``tables`` if missing and record their ``version`` under
+    ``key`` in ``meta`` (idempotent, one write transaction, so processes opening
+    the catalog at once do not race). Tables of another version are refused with
+    a :class:`~b2grid.errors.CatalogError` naming ``what`` (``"job tables"``).
+
+    The upper layers (jobs, production) keep their tables on their own
+    ``MetaData``: storage never imports them.
+    """
+    with engine.begin() as conn:
+        tables.create_all(conn)
+        row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
+        if row is None:
+            conn.execute(insert(meta).values(key=key, value=str(version)))
+        elif int(row[0]) != version:
+            raise CatalogError(
+                f"the {what} of {engine.url} have schema version {row[0]}, this "
+                f"b2grid reads version {version}; use a matching b2grid or a new "
+                "grid home"
+            )
+
+
 def _add_missing_columns(conn: Connection) -> None:
     """Add the columns a table gained since the catalog was made (all nullable).
 
@@ -301,6 +326,7 @@ def sqlite_url(home: Path) -> str:
 __all__ = [
     "READ_ONLY",
     "SCHEMA_VERSION",
+    "create_versioned",
     "collection_members",
     "collections",
     "datablocks",
