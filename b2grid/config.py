@@ -221,6 +221,21 @@ class RuntimeConfig(_Model):
     dashboard: str | None = ":8787"
     #: memory limit of each worker
     memory_limit: Size = 2 * 2**30
+    #: how job payloads are confined (:mod:`b2grid.jobs.sandbox`): ``auto``
+    #: (namespaces where the kernel allows them, else a process of their own),
+    #: ``namespaces`` (required: refuse to run payloads without them) or
+    #: ``process`` (never namespaces)
+    sandbox: Literal["auto", "namespaces", "process"] = "auto"
+    #: resident memory one job may use before its monitor ends it
+    job_memory: Size = 2 * 2**30
+    #: a job is ended after this many times its ``cpu_seconds`` of wall-clock time,
+    job_wall_factor: float = Field(default=10.0, gt=0)
+    #: but never before this many seconds
+    job_min_wall_seconds: float = Field(default=600.0, gt=0)
+
+    def job_wall_seconds(self, cpu_seconds: float) -> float:
+        """The wall-clock limit of a job that asked for ``cpu_seconds``."""
+        return max(self.job_min_wall_seconds, self.job_wall_factor * cpu_seconds)
 
 
 class GridConfig(_Model):

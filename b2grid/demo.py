@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from distributed import get_worker
 from rich.console import Console
 from rich.table import Table
 
@@ -29,7 +27,6 @@ from b2grid.config import GridConfig
 from b2grid.demo_chain import ChainReport, report_table, run_chain
 from b2grid.errors import SiteBanned
 from b2grid.grid import Grid
-from b2grid.sites.topology import site_of_resources
 from b2grid.storage.identity import User
 
 #: Dask memory limit the demo's workers get at least (bytes)
@@ -38,14 +35,14 @@ MEMORY = 8 * 2**30
 
 @dataclass(frozen=True, slots=True)
 class Where:
-    """Where a job ran, as the worker that ran it tells."""
+    """Where a job ran, as its payload process tells (its site and worker as the
+    worker told it, its own pid: never the controller's)."""
 
     asked: str
     worker: str
     site: str | None
     host: str
     pid: int
-    thread: str
     value: float
 
     @property
@@ -54,17 +51,16 @@ class Where:
 
 
 def where_am_i(asked: str, seed: int) -> Where:
-    """A small job: a little numpy work, then the worker's own account of itself."""
-    worker = get_worker()
+    """A small job: a little numpy work, then its own account of where it ran (a
+    payload process, told its site and worker as a grid job is)."""
     rng = np.random.default_rng(seed)
     value = float(np.sqrt(np.square(rng.normal(size=50_000)).mean()))
     return Where(
         asked=asked,
-        worker=str(worker.name),
-        site=site_of_resources(worker.state.total_resources),
+        worker=os.environ.get("B2GRID_WORKER", ""),
+        site=os.environ.get("B2GRID_SITE") or None,
         host=socket.gethostname(),
         pid=os.getpid(),
-        thread=threading.current_thread().name,
         value=value,
     )
 
@@ -208,7 +204,7 @@ def run_demo(
                 "jobs",
                 "ran on worker",
                 "worker's site resource",
-                "threads used",
+                "payload processes",
                 "proof",
             ):
                 table.add_column(column)
@@ -219,7 +215,7 @@ def run_demo(
                     str(len(mine)),
                     ", ".join(sorted({j.worker for j in mine})),
                     ", ".join(sorted({f"site-{j.site}" for j in mine})),
-                    str(len({j.thread for j in mine})),
+                    str(len({j.pid for j in mine})),
                     "[green]ran there[/]"
                     if all(j.proven for j in mine)
                     else "[red]NO[/]",

@@ -50,7 +50,9 @@ was wrong *and* what to do about it::
     │   ├── ProjectExists(FileExistsError) a project name used before by the owner
     │   ├── ProjectNotFound(LookupError)
     │   ├── JobNotFound(LookupError)
-    │   └── IllegalTransition(RuntimeError)  a status change the lifecycle forbids
+    │   ├── IllegalTransition(RuntimeError)  a status change the lifecycle forbids
+    │   ├── NotYourJob(PermissionError)   acting on someone else's job
+    │   └── PayloadFailed(RuntimeError)   user code run at a site raised or died
     ├── ProductionError                    data taking, processing, calibration, MC
     │   ├── BadCampaign(ValueError)        a campaign spelled or defined wrong
     │   ├── OverlappingBucket(ValueError)  a bucket sharing runs with another
@@ -578,6 +580,39 @@ class IllegalTransition(JobError, RuntimeError):
         super().__init__(f"job {job_id} is {current}: cannot {event}")
 
 
+class NotYourJob(JobError, PermissionError):
+    """An action on a job that belongs to someone else."""
+
+    def __init__(self, job_id: int, user: str, owner: str, action: str) -> None:
+        self._init = (job_id, user, owner, action)
+        self.job_id = job_id
+        self.user = user
+        self.owner = owner
+        super().__init__(
+            f"user {user!r} may not {action} job {job_id}: it is {owner!r}'s; only "
+            "its owner (or an admin) may"
+        )
+
+
+class PayloadFailed(JobError, RuntimeError):
+    """User code run at a site (``Grid.run_at``) raised, crashed or hit a limit.
+
+    ``kind`` is ``raised``, ``crashed``, ``memory``, ``walltime`` or ``lost``;
+    ``remote_traceback`` is the payload's own traceback, when it raised.
+    """
+
+    def __init__(
+        self, site: str, kind: str, error: str, remote_traceback: str = ""
+    ) -> None:
+        self._init = (site, kind, error, remote_traceback)
+        self.site = site
+        self.kind = kind
+        self.error = error
+        self.remote_traceback = remote_traceback
+        where = f"at {site}" if site else "on its worker"
+        super().__init__(f"the call {where} failed ({kind}): {error}")
+
+
 class ProductionError(B2GridError):
     """Central data production: runs, campaigns, their stages."""
 
@@ -818,6 +853,8 @@ __all__ = [
     "JobNotFound",
     "LocalFileError",
     "NameReused",
+    "NotYourJob",
+    "PayloadFailed",
     "NoPayload",
     "NoRawData",
     "NotRegistered",

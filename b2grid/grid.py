@@ -30,14 +30,17 @@ from b2grid.clock import Clock, WallClock
 from b2grid.conditions import ConditionsDB
 from b2grid.config import GridConfig, check_scheduler, default_config_path, load_config
 from b2grid.errors import (
+    BadJob,
     GridAlreadyRunning,
     GridError,
     GridNotRunning,
     SchedulerUnreachable,
 )
+from b2grid.jobs.execution import run_call
 from b2grid.jobs.inputs import SubmissionPlan, is_per_job
 from b2grid.jobs.project import Project
-from b2grid.jobs.service import JobService
+from b2grid.jobs.sandbox import Limits
+from b2grid.jobs.service import JobService, dumps_by_value, hidden_for
 from b2grid.jobs.steering import is_steering_path
 from b2grid.production.service import ProductionService
 from b2grid.runfile import (
@@ -440,13 +443,26 @@ class Grid:
     ) -> Future[Any]:
         """Run ``fn(*args, **kwargs)`` at ``site``, on its workers only.
 
+        Like a job, the call runs in a payload process of its own (it cannot bring
+        the worker down; ``B2GRID_SITE`` and ``B2GRID_WORKER`` say where it runs),
+        within ``runtime.job_memory`` and ``runtime.job_min_wall_seconds``; the
+        future raises :class:`~b2grid.errors.PayloadFailed` if it raised or died.
+
         A banned site refuses (:class:`~b2grid.errors.SiteBanned`); at a down site the
         task waits until the site is up, or :class:`~b2grid.errors.SiteDown` is raised
         when ``wait_if_down`` is False. Returns a ``distributed.Future``.
         """
         runtime = self._require_runtime()
         self.sites.topology().check_placement(site, wait_if_down=wait_if_down)
-        return runtime.submit(site, fn, *args, **kwargs)
+        try:
+            payload = dumps_by_value((fn, args, kwargs), fn)
+        except Exception as exc:  # cloudpickle raises many kinds
+            raise BadJob("fn", f"{fn!r} cannot be pickled ({exc})") from exc
+        rt = self.config.runtime
+        limits = Limits(memory=rt.job_memory, wall_seconds=rt.job_min_wall_seconds)
+        return runtime.submit(
+            site, run_call, payload, limits, hidden_for(self.config), rt.sandbox
+        )
 
 
 def connect(

@@ -106,14 +106,29 @@ def kill(ctx: CliContext, ids: tuple[int, ...], name: str | None) -> None:
 @click.option(
     "-p", "--project", "name", default=None, help="Failed/killed of a project."
 )
+@click.option(
+    "--reset-count",
+    is_flag=True,
+    help="Start the jobs' reschedule counts again (owner only): jobs at the cap run.",
+)
 @click.pass_obj
-def reschedule(ctx: CliContext, ids: tuple[int, ...], name: str | None) -> None:
-    """Reschedule jobs (with -p: the project's Failed and Killed ones)."""
+def reschedule(
+    ctx: CliContext, ids: tuple[int, ...], name: str | None, reset_count: bool
+) -> None:
+    """Reschedule jobs (with -p: the project's Failed and Killed ones).
+
+    Prints the jobs it moved and, for each job it left, why (at the cap, not
+    yours, Done); exits 1 when it moved none of them.
+    """
     with ctx.grid() as grid:
         states = _states(grid, name, ids)
         if name is not None and not ids:
             states = [
                 s for s in states if s.status in (JobStatus.FAILED, JobStatus.KILLED)
             ]
-        n = grid.jobs.reschedule([s.job_id for s in states])
-    click.echo(f"rescheduled {n} job(s)")
+        report = grid.jobs.reschedule(
+            [s.job_id for s in states], reset_count=reset_count
+        )
+    click.echo(report.summary())
+    if report.refused and not report.moved:
+        raise SystemExit(1)

@@ -2,40 +2,45 @@
 
 A :class:`JobTask` carries everything a worker needs (no catalog access: workers never
 write the catalog). :func:`run_job` reads the inputs from the site's SE (or a remote SE
-under ``read_remote``), verifying checksums, calls the job's function with a
-:class:`JobContext`, writes each declared output to the site's SE at its final LFN (an
-atomic write: temporary name, checksum, rename) and returns a small
+under ``read_remote``), verifying checksums, has the job's function called with a
+:class:`JobContext` in a payload process of its own (:mod:`b2grid.jobs.sandbox`: the
+worker never runs user code), writes each declared output to the site's SE at its
+final LFN (an atomic write: temporary name, checksum, rename) and returns a small
 :class:`TaskResult`. It never raises: every failure is reported in the result, with
-``kind`` telling user errors (``app``) from infrastructure ones (``lost``).
+``kind`` telling the job's own failures (``app``, ``limit``, ``crashed``) from the
+infrastructure's (``lost``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
 import os
+import pickle
 import shutil
-import sys
 import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import cloudpickle
 import numpy as np
 
-from b2grid.errors import ChecksumMismatch
+from b2grid.errors import ChecksumMismatch, PayloadFailed
+from b2grid.jobs.sandbox import Limits, Request, Sandbox, SandboxMode
 from b2grid.storage.element import StorageElement
 
 #: the Dask event topic workers report job starts and heartbeats on
 TOPIC = "b2grid-jobs"
 #: longest captured stdout/stderr kept per attempt (characters)
 MAX_LOG = 1_000_000
+
+
+#: a job's limits when its task does not say (``runtime.job_*`` in cluster.yaml)
+DEFAULT_LIMITS = Limits(memory=2 * 2**30, wall_seconds=3600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,12 @@ class JobTask:
     outputs: tuple[OutputRef, ...]
     out_se: StorageElement
     heartbeat_interval: float = 10.0
+    #: what the payload may use before it is ended
+    limits: Limits = DEFAULT_LIMITS
+    #: folders the payload must not see (grid home, storage elements)
+    hidden: tuple[str, ...] = ()
+    #: how the payload is confined (``runtime.sandbox``)
+    sandbox: SandboxMode = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +103,10 @@ class TaskResult:
 
     job_id: int
     attempt: int
-    #: "done", "app" (the job's own error: it fails alone) or "lost" (infrastructure)
+    #: "done"; "app" (the job's own error: it fails alone); "limit" (killed for
+    #: its memory or wall time: fails alone); "crashed" (the payload process died:
+    #: rescheduled, counted against the cap); "lost" (infrastructure: rescheduled,
+    #: not counted)
     kind: str
     error: str = ""
     traceback: str = ""
@@ -149,52 +163,6 @@ class JobContext:
         self.output(name)  # a declared output, or KeyError
         given = {"events": events, "exp": exp, "run": run}
         self.facts[name] = {k: int(v) for k, v in given.items() if v is not None}
-
-
-class _ThreadStreams:
-    """sys.stdout/sys.stderr proxies that send a job thread's writes to its buffer.
-
-    Worker threads run several jobs at once in one process, so redirecting the
-    global streams would mix their output; this routes by thread instead.
-    """
-
-    def __init__(self, original: TextIO) -> None:
-        self.original = original
-        self.local = threading.local()
-
-    def write(self, text: str) -> int:
-        buffer = getattr(self.local, "buffer", None)
-        return (buffer or self.original).write(text)
-
-    def flush(self) -> None:
-        buffer = getattr(self.local, "buffer", None)
-        (buffer or self.original).flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.original, name)
-
-
-_install_lock = threading.Lock()
-
-
-def _proxies() -> tuple[_ThreadStreams, _ThreadStreams]:
-    with _install_lock:
-        if not isinstance(sys.stdout, _ThreadStreams):
-            sys.stdout = _ThreadStreams(sys.stdout)
-        if not isinstance(sys.stderr, _ThreadStreams):
-            sys.stderr = _ThreadStreams(sys.stderr)
-        return sys.stdout, sys.stderr
-
-
-@contextlib.contextmanager
-def _captured() -> Iterator[tuple[io.StringIO, io.StringIO]]:
-    out, err = _proxies()
-    buffers = io.StringIO(), io.StringIO()
-    out.local.buffer, err.local.buffer = buffers
-    try:
-        yield buffers
-    finally:
-        out.local.buffer = err.local.buffer = None
 
 
 def _report(kind: str, task: JobTask, **extra: Any) -> None:
@@ -261,6 +229,97 @@ def _stage(
     return paths, remote, bad
 
 
+@dataclass(frozen=True, slots=True)
+class PayloadCall:
+    """What the sandboxed payload process needs to call the user's function."""
+
+    job_id: int
+    attempt: int
+    site: str
+    function: str | None
+    payload: bytes | None
+    args: bytes
+    #: input paths as the payload sees them (inside its scratch folder if confined)
+    inputs: tuple[str, ...]
+    input_lfns: tuple[str, ...]
+    scratch: str
+    output_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadResult:
+    """What the payload returns to its worker: small facts, never event data."""
+
+    application_status: str | None
+    facts: dict[str, dict[str, int]]
+
+
+class BadReturn(TypeError):
+    """The analysis returned something that is not a table (the job fails)."""
+
+
+def run_payload(call: PayloadCall) -> PayloadResult:
+    """In the payload process: call the job's function with its :class:`JobContext`.
+
+    An analysis that returns a table instead of writing its one ``.root`` output
+    has the table written here. Exceptions are the job's own (the sandbox reports
+    them as an application error).
+    """
+    fn = load_function(call.function, call.payload)
+    kwargs = cloudpickle.loads(call.args) if call.args else {}
+    scratch = Path(call.scratch)
+    ctx = JobContext(
+        job_id=call.job_id,
+        attempt=call.attempt,
+        site=call.site,
+        inputs=call.inputs,
+        input_lfns=call.input_lfns,
+        scratch=scratch,
+        kwargs=dict(kwargs),
+        output_names=call.output_names,
+    )
+    status = fn(ctx)
+    missing = [n for n in call.output_names if not (scratch / "out" / n).is_file()]
+    if status is not None and not isinstance(status, str) and missing:
+        try:
+            rows = _write_table(ctx.output(missing[0]), status, len(missing))
+        except (TypeError, ValueError) as exc:
+            raise BadReturn(
+                f"the analysis returned a {type(status).__name__}, not a table "
+                f"({exc}); return a mapping of column name to 1-d numeric array, an "
+                "awkward record array or a pandas DataFrame, or write "
+                f"ctx.output({missing[0]!r}) yourself"
+            ) from None
+        ctx.facts.setdefault(missing[0], {"events": rows})
+        status = f"{rows} rows"
+    return PayloadResult(None if status is None else str(status), dict(ctx.facts))
+
+
+def _payload_inputs(
+    task: JobTask, paths: list[str], scratch: Path, confined: bool
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The inputs as the payload sees them, and the files to bind for it.
+
+    Confined, an input on a storage element (hidden from the payload) is bound
+    read-only into ``scratch/in``; inputs already copied there stay as they are.
+    """
+    if not confined:
+        return tuple(paths), ()
+    inside, binds, taken = [], [], set()
+    staged = str(scratch / "in") + os.sep
+    for i, path in enumerate(paths):
+        if path.startswith(staged):
+            inside.append(path)
+            taken.add(Path(path).name)
+            continue
+        name = Path(path).name
+        target = scratch / "in" / (name if name not in taken else f"{i}_{name}")
+        taken.add(target.name)
+        binds.append((path, str(target)))
+        inside.append(str(target))
+    return tuple(inside), tuple(binds)
+
+
 def run_job(task: JobTask) -> TaskResult:
     """Run one attempt of a job on this worker; never raises (see the module doc)."""
     started = time.monotonic()
@@ -295,68 +354,58 @@ def run_job(task: JobTask) -> TaskResult:
             )
         timings["stage"] = time.monotonic() - started
         (scratch / "out").mkdir()
-        with _captured() as (out, err):
-            try:
-                fn = load_function(task.function, task.payload)
-                kwargs = cloudpickle.loads(task.args) if task.args else {}
-                ctx = JobContext(
-                    job_id=task.job_id,
-                    attempt=task.attempt,
-                    site=task.site,
-                    inputs=tuple(paths),
-                    input_lfns=tuple(r.lfn for r in task.inputs),
-                    scratch=scratch,
-                    kwargs=dict(kwargs),
-                    output_names=tuple(o.name for o in task.outputs),
-                )
-                status = fn(ctx)
-            except BaseException as exc:  # the job's own failure: it fails alone
-                timings["run"] = time.monotonic() - started - timings["stage"]
-                return make(
-                    "app",
-                    error=f"{type(exc).__name__}: {exc}",
-                    traceback=traceback.format_exc(),
-                    stdout=out.getvalue()[-MAX_LOG:],
-                    stderr=err.getvalue()[-MAX_LOG:],
-                    timings=timings,
-                    remote_bytes=remote,
-                )
+        try:
+            box = Sandbox.shared(task.sandbox)
+        except Exception as exc:  # the node cannot run payloads: not the user's
+            return make("lost", error=f"no payload sandbox: {exc}", timings=timings)
+        inside, binds = _payload_inputs(task, paths, scratch, box.confined)
+        call = PayloadCall(
+            job_id=task.job_id,
+            attempt=task.attempt,
+            site=task.site,
+            function=task.function,
+            payload=task.payload,
+            args=task.args,
+            inputs=inside,
+            input_lfns=tuple(r.lfn for r in task.inputs),
+            scratch=str(scratch),
+            output_names=tuple(o.name for o in task.outputs),
+        )
+        outcome = box.run(
+            Request(
+                target="b2grid.jobs.execution:run_payload",
+                argument=pickle.dumps(call),
+                scratch=str(scratch),
+                limits=task.limits,
+                binds=binds,
+                hidden=_visible_scratch(task.hidden, scratch),
+                env=(("B2GRID_SITE", task.site), ("B2GRID_WORKER", worker)),
+            )
+        )
         timings["run"] = time.monotonic() - started - timings["stage"]
-        missing = [
-            r.name for r in task.outputs if not (scratch / "out" / r.name).is_file()
-        ]
-        if status is not None and not isinstance(status, str) and missing:
-            # an analysis that returns its table: the job writes the ntuple
-            try:
-                rows = _write_table(ctx.output(missing[0]), status, len(missing))
-            except (TypeError, ValueError) as exc:
-                return make(
-                    "app",
-                    error=(
-                        f"the analysis returned a {type(status).__name__}, not a "
-                        f"table ({exc}); return a mapping of column name to 1-d "
-                        "numeric array, an awkward record array or a pandas "
-                        f"DataFrame, or write ctx.output({missing[0]!r}) yourself"
-                    ),
-                    stdout=out.getvalue()[-MAX_LOG:],
-                    stderr=err.getvalue()[-MAX_LOG:],
-                    timings=timings,
-                )
-            ctx.facts.setdefault(missing[0], {"events": rows})
-            status = f"{rows} rows"
+        timings["cpu"] = outcome.cpu_seconds
+        timings["max_rss"] = float(outcome.max_rss)
+        logs = {
+            "stdout": outcome.stdout,
+            "stderr": outcome.stderr,
+            "timings": timings,
+            "remote_bytes": remote,
+        }
+        if outcome.kind != "ok":
+            kind = {"raised": "app", "memory": "limit", "walltime": "limit"}.get(
+                outcome.kind, outcome.kind
+            )
+            return make(kind, error=outcome.error, traceback=outcome.traceback, **logs)
+        result: PayloadResult = outcome.value
         stored = []
         for ref in task.outputs:
             local = scratch / "out" / ref.name
             if not local.is_file():
                 return make(
-                    "app",
-                    error=f"declared output {ref.name!r} was not written",
-                    stdout=out.getvalue()[-MAX_LOG:],
-                    stderr=err.getvalue()[-MAX_LOG:],
-                    timings=timings,
+                    "app", error=f"declared output {ref.name!r} was not written", **logs
                 )
             put = task.out_se.put(ref.lfn, local)
-            facts = ctx.facts.get(ref.name, {})
+            facts = result.facts.get(ref.name, {})
             stored.append(
                 StoredOutput(ref.name, ref.lfn, put.size, put.adler32, **facts)
             )
@@ -364,11 +413,8 @@ def run_job(task: JobTask) -> TaskResult:
         return make(
             "done",
             outputs=tuple(stored),
-            application_status=str(status) if status else "Done",
-            stdout=out.getvalue()[-MAX_LOG:],
-            stderr=err.getvalue()[-MAX_LOG:],
-            timings=timings,
-            remote_bytes=remote,
+            application_status=result.application_status or "Done",
+            **logs,
         )
     except Exception as exc:  # storing outputs failed: infrastructure
         return make(
@@ -378,6 +424,60 @@ def run_job(task: JobTask) -> TaskResult:
     finally:
         stop.set()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_call(
+    payload: bytes,
+    limits: Limits,
+    hidden: tuple[str, ...] = (),
+    sandbox: SandboxMode = "auto",
+) -> Any:
+    """What ``Grid.run_at`` places on a worker: a cloudpickled ``(fn, args,
+    kwargs)`` called in a payload process; returns what it returned.
+
+    Raises :class:`~b2grid.errors.PayloadFailed` when the call raised, crashed or
+    hit a limit (the worker itself carries on).
+    """
+    site, worker = _site_and_worker()
+    scratch = Path(tempfile.mkdtemp(prefix="b2grid-call-"))
+    try:
+        outcome = Sandbox.shared(sandbox).run(
+            Request(
+                target="b2grid.jobs.sandbox:call_pickled",
+                argument=pickle.dumps(payload),
+                scratch=str(scratch),
+                limits=limits,
+                hidden=_visible_scratch(hidden, scratch),
+                env=(("B2GRID_SITE", site), ("B2GRID_WORKER", worker)),
+            )
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if outcome.kind == "ok":
+        return outcome.value
+    raise PayloadFailed(site, outcome.kind, outcome.error, outcome.traceback)
+
+
+def _site_and_worker() -> tuple[str, str]:
+    """This worker's site and name ('' outside a site's worker)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return "", f"inline:{os.getpid()}"
+    from b2grid.sites.topology import site_of_resources
+
+    site = site_of_resources(worker.state.total_resources) or ""
+    return site, str(worker.name)
+
+
+def _visible_scratch(hidden: tuple[str, ...], scratch: Path) -> tuple[str, ...]:
+    """``hidden`` without any folder that holds the scratch folder itself."""
+    here = os.path.realpath(scratch)
+    return tuple(
+        h for h in hidden if not (here + os.sep).startswith(h.rstrip(os.sep) + os.sep)
+    )
 
 
 def _write_table(path: Path, table: Any, n_missing: int) -> int:

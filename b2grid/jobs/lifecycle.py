@@ -88,8 +88,29 @@ class AppFailed:
 
 @dataclass(frozen=True, slots=True)
 class Lost:
-    """Infrastructure lost ``attempt`` (worker died, site down, task vanished, bad
-    outputs): automatic reschedule."""
+    """Infrastructure lost ``attempt`` (worker died, site down, controller restarted,
+    task vanished, unreadable inputs, bad outputs): automatic reschedule that does
+    not count against the cap (it was not the job's fault), up to ``lost_cap``."""
+
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Crashed:
+    """The payload process of ``attempt`` died (it exited, or a signal ended it):
+    automatic reschedule that counts against the cap, then Failed with the reason
+    (DIRAC reschedules a job whose application ended abnormally)."""
+
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LimitExceeded:
+    """The monitor ended ``attempt`` for its memory or wall-clock time: the job
+    fails alone, with the limit as its minor status (running it again would not
+    help)."""
 
     attempt: int
     reason: str
@@ -106,9 +127,15 @@ class StalledTimeout:
 
 @dataclass(frozen=True, slots=True)
 class Reschedule:
-    """A manual reschedule; counts against the cap like an automatic one."""
+    """A manual reschedule; counts against the cap like a crash does.
+
+    With ``reset_count`` (the owner's ``--reset-count``) the job's counted
+    reschedules are forgiven (they join the uncounted ones) and this reschedule is
+    not counted: a job at the cap may run again.
+    """
 
     reason: str = "manual"
+    reset_count: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +147,15 @@ class Kill:
 
 #: events that belong to one attempt; those of an earlier attempt are stale
 AttemptEvent: TypeAlias = (
-    Started | Heartbeat | Finished | Registered | AppFailed | Lost | StalledTimeout
+    Started
+    | Heartbeat
+    | Finished
+    | Registered
+    | AppFailed
+    | Lost
+    | Crashed
+    | LimitExceeded
+    | StalledTimeout
 )
 Event: TypeAlias = Checked | Match | Wait | Reschedule | Kill | AttemptEvent
 
@@ -197,7 +232,9 @@ ALLOWED: dict[type, frozenset[JobStatus]] = {
     Finished: LIVE,
     Registered: frozenset({S.COMPLETING}),
     AppFailed: frozenset({S.MATCHED, S.RUNNING}),
+    LimitExceeded: frozenset({S.MATCHED, S.RUNNING}),
     Lost: LIVE,
+    Crashed: frozenset({S.MATCHED, S.RUNNING}),
     StalledTimeout: frozenset({S.RUNNING, S.COMPLETING}),
     Reschedule: frozenset(
         {S.WAITING, S.MATCHED, S.RUNNING, S.STALLED, S.FAILED, S.KILLED}
@@ -206,7 +243,16 @@ ALLOWED: dict[type, frozenset[JobStatus]] = {
 }
 
 
-def decide(state: JobState, event: Event, *, now: float, cap: int) -> Decision:
+#: attempts a job may lose to the infrastructure before it is Failed anyway (a
+#: guard against a fault that would reschedule it for ever)
+LOST_CAP = 20
+#: minor status of a job that lost too many attempts to the infrastructure
+TOO_MANY_LOST = "Too many attempts lost to the infrastructure"
+
+
+def decide(
+    state: JobState, event: Event, *, now: float, cap: int, lost_cap: int = LOST_CAP
+) -> Decision:
     """The state after ``event`` and the actions the runtime must carry out.
 
     Parameters
@@ -218,7 +264,11 @@ def decide(state: JobState, event: Event, *, now: float, cap: int) -> Decision:
     now
         Grid time, stored in ``updated`` (and ``heartbeat``).
     cap
-        Reschedules allowed after the first attempt (``policies.reschedule_cap``).
+        Reschedules allowed after the first attempt (``policies.reschedule_cap``)
+        for the job's own failures: crashes, stalls and manual reschedules.
+    lost_cap
+        Attempts the job may lose to the infrastructure (not counted against
+        ``cap``) before it is Failed with :data:`TOO_MANY_LOST`.
 
     Returns
     -------
@@ -236,15 +286,17 @@ def decide(state: JobState, event: Event, *, now: float, cap: int) -> Decision:
     Notes
     -----
     Paths: Received/Checking → Waiting (or Failed) on Checked; Waiting → Matched →
-    Running → Completing → Done; Matched/Running/Completing → Rescheduled on Lost,
-    Running → Stalled → Rescheduled on StalledTimeout; Rescheduled → Waiting with
-    attempt + 1, or Failed with minor status ``"Maximum of reschedulings reached"``
-    once ``cap`` reschedules were made; Matched/Running → Failed on AppFailed (user
-    code: no reschedule); Kill from any non-final status; manual Reschedule from
-    Waiting, Matched, Running, Stalled, Failed and Killed (a Failed or Killed job
-    already at the cap stays as it is, with a Notify). Events of an earlier attempt
-    are stale and ignored, as are late or repeated ones of a finished attempt; one
-    of an attempt not yet dispatched is illegal.
+    Running → Completing → Done; Matched/Running/Completing → Rescheduled on Lost
+    (free: ``lost`` + 1), Matched/Running → Rescheduled on Crashed, Running →
+    Stalled → Rescheduled on StalledTimeout (both counted: ``reschedules`` + 1);
+    Rescheduled → Waiting with attempt + 1, or Failed with minor status
+    ``"Maximum of reschedulings reached (<why>)"`` once ``cap`` counted
+    reschedules were made; Matched/Running → Failed on AppFailed and
+    LimitExceeded (the job's own: no reschedule); Kill from any non-final status;
+    manual Reschedule from Waiting, Matched, Running, Stalled, Failed and Killed
+    (a Failed or Killed job already at the cap stays as it is, with a Notify).
+    Events of an earlier attempt are stale and ignored, as are late or repeated
+    ones of a finished attempt; one of an attempt not yet dispatched is illegal.
 
     Examples
     --------
@@ -254,8 +306,8 @@ def decide(state: JobState, event: Event, *, now: float, cap: int) -> Decision:
     >>> s.status.value, s.minor_status, actions
     ('Matched', 'Assigned to KEK', (Dispatch(job_id=1, site='KEK', attempt=1),))
     >>> s, actions = decide(s, Lost(1, "Worker died"), now=3.0, cap=3)
-    >>> s.status.value, s.attempt, s.minor_status
-    ('Waiting', 2, 'Worker died at KEK: rescheduled (attempt 2 of 4)')
+    >>> s.status.value, s.attempt, s.reschedules, s.minor_status
+    ('Waiting', 2, 0, 'Worker died at KEK: rescheduled (not counted: 0 of 3 used)')
     >>> decide(s, Finished(1), now=4.0, cap=3)[1]  # the old attempt's late result
     (DiscardAttempt(job_id=1, attempt=1),)
     """
@@ -327,16 +379,43 @@ def decide(state: JobState, event: Event, *, now: float, cap: int) -> Decision:
             )
             discard = DiscardAttempt(job, state.attempt)
             return failed, (discard, Notify(job, f"job {job}: {minor}"))
+        case LimitExceeded(reason=reason):
+            line = _first_line(reason)
+            failed = state.with_(
+                status=S.FAILED,
+                minor_status=line,
+                application_status="Killed",
+                updated=now,
+            )
+            discard = DiscardAttempt(job, state.attempt)
+            return failed, (discard, Notify(job, f"job {job}: {line}"))
         case Lost(reason=reason):
             at = f" at {state.site}" if state.site and state.site not in reason else ""
-            return _reschedule(state, f"{_upper_first(reason)}{at}", now, cap, True)
+            why = f"{_upper_first(reason)}{at}"
+            if state.lost >= lost_cap:
+                return _fail(state, f"{TOO_MANY_LOST} ({lost_cap}; last: {why})", now)
+            return _reschedule(state, why, now, cap, True, counted=False)
+        case Crashed(reason=reason):
+            at = f" at {state.site}" if state.site and state.site not in reason else ""
+            why = f"{_first_line(_upper_first(reason))}{at}"
+            return _reschedule(state, why, now, cap, True)
         case StalledTimeout(silence=silence) if status is S.RUNNING:
             why = f"Stalled at {state.site} (no heartbeat for {silence:.0f} s)"
             return _reschedule(state.with_(status=S.STALLED), why, now, cap, True)
+        case Reschedule(reason=reason, reset_count=True):
+            detail = "" if reason == "manual" else f" ({reason})"
+            # the counted reschedules are forgiven: they join the uncounted ones
+            fresh = state.with_(reschedules=0, lost=state.lost + state.reschedules)
+            why = f"Manual reschedule{detail}, count reset"
+            return _reschedule(fresh, why, now, cap, False, counted=False)
         case Reschedule(reason=reason):
             if state.final and state.reschedules >= cap:
                 # nothing runs, so nothing to fail: the job keeps its final reason
-                note = f"job {job} not rescheduled: {MAX_RESCHEDULES} ({cap})"
+                note = (
+                    f"job {job} not rescheduled: at the cap ({state.reschedules} of "
+                    f"{cap} reschedules used); its owner may reset the count "
+                    "(reset_count=True, `b2grid job reschedule --reset-count`)"
+                )
                 return state, (Notify(job, note),)
             detail = "" if reason == "manual" else f" ({reason})"
             return _reschedule(state, f"Manual reschedule{detail}", now, cap, False)
@@ -387,24 +466,45 @@ def _close(state: JobState) -> tuple[Action, ...]:
     return ()
 
 
-def _reschedule(
-    state: JobState, why: str, now: float, cap: int, auto: bool
-) -> Decision:
-    """Pass through Rescheduled: back to Waiting as a new attempt, or Failed at cap."""
+def _fail(state: JobState, minor: str, now: float) -> Decision:
+    """Failed for good with ``minor``; the attempt is closed."""
     closing = _close(state)
-    if state.reschedules >= cap:
-        failed = state.with_(status=S.FAILED, minor_status=MAX_RESCHEDULES, updated=now)
-        note = f"job {state.job_id} failed: {MAX_RESCHEDULES} ({why})"
-        return failed, (*closing, Notify(state.job_id, note))
+    failed = state.with_(status=S.FAILED, minor_status=minor, updated=now)
+    note = f"job {state.job_id} failed: {minor}"
+    return failed, (*closing, Notify(state.job_id, note))
+
+
+def _reschedule(
+    state: JobState,
+    why: str,
+    now: float,
+    cap: int,
+    auto: bool,
+    *,
+    counted: bool = True,
+) -> Decision:
+    """Pass through Rescheduled: back to Waiting as a new attempt, or Failed at cap.
+
+    ``counted`` reschedules spend the job's cap; the others (infrastructure
+    losses) only add to ``lost``.
+    """
+    if counted and state.reschedules >= cap:
+        return _fail(state, f"{MAX_RESCHEDULES} ({why})", now)
     attempt = state.attempt + 1
-    minor = f"{why}: rescheduled (attempt {attempt} of {cap + 1})"
+    reschedules = state.reschedules + counted
+    if counted:
+        minor = f"{why}: rescheduled ({reschedules} of {cap} reschedules used)"
+    else:
+        minor = f"{why}: rescheduled (not counted: {reschedules} of {cap} used)"
+    closing = _close(state)
     waiting = state.with_(
         status=S.WAITING,
         minor_status=minor,
         application_status="Unknown",
         site=None,
         attempt=attempt,
-        reschedules=state.reschedules + 1,
+        reschedules=reschedules,
+        lost=state.lost + (not counted),
         heartbeat=None,
         updated=now,
         remote_bytes=0,
@@ -472,9 +572,11 @@ def validate_state(
     """Assert the lifecycle invariants (for tests; raises AssertionError).
 
     Job ids are unique; no state is Rescheduled (transient); ``attempt ==
-    reschedules + 1`` and, given ``cap``, ``reschedules <= cap``; every job says why
-    it is in its status; Matched/Running/Completing have a site and Waiting (and
-    earlier) none; Running has a heartbeat. Given ``opened`` (from
+    reschedules + lost + 1`` (every attempt after the first was counted, or not:
+    lost to the infrastructure or forgiven by a count reset) and, given ``cap``,
+    ``reschedules <= cap``; every job says why it is in its status;
+    Matched/Running/Completing have a site and Waiting (and earlier) none; Running
+    has a heartbeat. Given ``opened`` (from
     :func:`open_attempts`), an open attempt is the job's current one and the job is
     Matched or Running: a final job has no pending dispatch.
     """
@@ -487,7 +589,10 @@ def validate_state(
         by_id[s.job_id] = s
         assert s.status is not S.RESCHEDULED, f"{tag}: Rescheduled is transient"
         assert s.attempt >= 1, f"{tag}: attempts count from 1"
-        assert s.attempt == s.reschedules + 1, f"{tag}: {s.reschedules} reschedules"
+        assert s.attempt == s.reschedules + s.lost + 1, (
+            f"{tag}: {s.reschedules} reschedules and {s.lost} lost attempts"
+        )
+        assert s.lost >= 0, f"{tag}: negative lost attempts"
         assert cap is None or s.reschedules <= cap, f"{tag}: over the cap {cap}"
         assert s.minor_status, f"{tag}: no minor status says why"
         assert s.remote_bytes >= 0, f"{tag}: negative remote bytes"
@@ -511,6 +616,7 @@ def validate_state(
 __all__ = ["ALLOWED", "LIVE", "MAX_RESCHEDULES", "Event", "AttemptEvent", "Action"]
 __all__ += ["Decision", "Checked", "Match", "Wait", "Started", "Heartbeat"]
 __all__ += ["Finished", "Registered", "AppFailed", "Lost", "StalledTimeout"]
+__all__ += ["Crashed", "LimitExceeded", "LOST_CAP", "TOO_MANY_LOST"]
 __all__ += ["Reschedule", "Kill", "Dispatch", "Cancel", "RegisterOutputs"]
 __all__ += ["DiscardAttempt", "Notify", "decide", "watchdog", "open_attempts"]
 __all__ += ["validate_state"]

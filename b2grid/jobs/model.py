@@ -299,7 +299,8 @@ class JobState:
     site: str | None = None
     #: 1 for the first attempt, +1 at every reschedule
     attempt: int = 1
-    #: reschedules so far (always ``attempt - 1``)
+    #: reschedules that count against the cap: the job's own crashes, stalls and
+    #: manual reschedules
     reschedules: int = 0
     #: grid time of the last sign of life of the running attempt
     heartbeat: float | None = None
@@ -307,6 +308,10 @@ class JobState:
     updated: float = 0.0
     #: bytes the current attempt reads from other sites' storage elements
     remote_bytes: int = 0
+    #: attempts not counted against the cap: lost to the infrastructure (a site
+    #: down, a worker or controller gone, unreadable inputs) or forgiven by an
+    #: owner's count reset; always ``attempt - 1 - reschedules``
+    lost: int = 0
 
     @classmethod
     def received(cls, job_id: int, now: float) -> JobState:

@@ -22,6 +22,7 @@ from b2grid.errors import (
     StorageError,
 )
 from b2grid.jobs.model import FINAL, JobState, JobStatus
+from b2grid.jobs.records import RescheduleReport
 from b2grid.storage.download import DownloadProgress, DownloadReport, local_paths
 from b2grid.storage.download import download as download_files
 from b2grid.storage.schema import from_iso
@@ -126,14 +127,15 @@ class Project:
         """Kill every live job of the project; returns how many."""
         return self._service.kill([s.job_id for s in self.jobs() if not s.final])
 
-    def reschedule(self) -> int:
-        """Reschedule the project's Failed and Killed jobs; returns how many."""
+    def reschedule(self, *, reset_count: bool = False) -> RescheduleReport:
+        """Reschedule the project's Failed and Killed jobs (see
+        :meth:`JobService.reschedule`): which moved, and why the others did not."""
         ids = [
             s.job_id
             for s in self.jobs()
             if s.status in (JobStatus.FAILED, JobStatus.KILLED)
         ]
-        return self._service.reschedule(ids)
+        return self._service.reschedule(ids, reset_count=reset_count)
 
     # ------------------------------------------------------------ outputs
 

@@ -37,6 +37,8 @@ class AttemptStatus(str, Enum):
     DONE = "Done"
     FAILED = "Failed"
     LOST = "Lost"
+    #: the payload process died (it exited, or a signal ended it)
+    CRASHED = "Crashed"
     STALLED = "Stalled"
     KILLED = "Killed"
     RESCHEDULED = "Rescheduled"
@@ -221,7 +223,40 @@ class WaitingJob:
         return self.state.job_id
 
 
+@dataclass(frozen=True, slots=True)
+class RescheduleReport:
+    """What a manual reschedule did: the jobs it moved, and why it left the others.
+
+    Examples
+    --------
+    >>> r = RescheduleReport(moved=(3, 4), refused={5: "Done: nothing to redo"})
+    >>> r.count
+    2
+    >>> print(r.summary())
+    rescheduled 2 job(s): 3, 4
+    job 5 not rescheduled: Done: nothing to redo
+    """
+
+    #: jobs now Waiting as a new attempt
+    moved: tuple[int, ...] = ()
+    #: job id → why it was not rescheduled
+    refused: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """How many jobs were rescheduled."""
+        return len(self.moved)
+
+    def summary(self) -> str:
+        """One line for the moved jobs, one per job left as it was."""
+        ids = ", ".join(map(str, self.moved))
+        lines = [f"rescheduled {self.count} job(s)" + (f": {ids}" if ids else "")]
+        lines += [f"job {j} not rescheduled: {why}" for j, why in self.refused.items()]
+        return "\n".join(lines)
+
+
 __all__ = [
+    "RescheduleReport",
     "RUNNING_STATUSES",
     "WAITING_STATUSES",
     "AttemptRecord",

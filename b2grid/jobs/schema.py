@@ -43,10 +43,12 @@ from b2grid.jobs.lifecycle import (
     LIVE,
     Action,
     AppFailed,
+    Crashed,
     Dispatch,
     Event,
     Heartbeat,
     Kill,
+    LimitExceeded,
     Lost,
     Reschedule,
     StalledTimeout,
@@ -60,7 +62,7 @@ S = JobStatus
 A = AttemptStatus
 
 #: bump when the job tables change; a catalog of another version is refused
-JOBS_SCHEMA_VERSION = 2
+JOBS_SCHEMA_VERSION = 3
 #: key of the job tables' version in storage's ``meta`` table
 _VERSION_KEY = "jobs_schema"
 
@@ -113,6 +115,7 @@ jobs = Table(
     Column("heartbeat", String(40)),
     Column("updated", String(40), nullable=False),
     Column("remote_bytes", BigInteger, nullable=False, default=0),
+    Column("lost", Integer, nullable=False, default=0),
     Index("ix_jobs_project", "project_id", "job_index", unique=True),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_site_status", "site", "status"),
@@ -165,6 +168,7 @@ STATE_COLUMNS = (
     jobs.c.heartbeat,
     jobs.c.updated,
     jobs.c.remote_bytes,
+    jobs.c.lost,
 )
 #: the columns of a JobSpec (its project's name comes from the projects table)
 SPEC_COLUMNS = (
@@ -211,7 +215,8 @@ _STATUS = {s.value: s for s in JobStatus}
 
 def state_of(row: Sequence[Any]) -> JobState:
     """The JobState of a row of :data:`STATE_COLUMNS`."""
-    job_id, status, minor, app, site, attempt, reschedules, beat, updated, remote = row
+    (job_id, status, minor, app, site, attempt, reschedules, beat, updated, remote,
+     lost) = row  # fmt: skip
     return JobState(
         job_id,
         _STATUS[status],
@@ -223,6 +228,7 @@ def state_of(row: Sequence[Any]) -> JobState:
         None if beat is None else epoch(beat),
         epoch(updated),
         remote,
+        lost,
     )
 
 
@@ -238,6 +244,7 @@ def state_row(s: JobState) -> dict[str, Any]:
         "heartbeat": None if s.heartbeat is None else iso_of(s.heartbeat),
         "updated": iso_of(s.updated),
         "remote_bytes": s.remote_bytes,
+        "lost": s.lost,
     }
 
 
@@ -385,6 +392,10 @@ def _ending(old: JobState, new: JobState, event: Event) -> tuple[AttemptStatus, 
     match event:
         case AppFailed():
             return A.FAILED, new.application_status
+        case LimitExceeded(reason=reason):
+            return A.FAILED, reason
+        case Crashed(reason=reason):
+            return A.CRASHED, reason
         case Lost(reason=reason):
             return A.LOST, reason
         case StalledTimeout(silence=silence):
@@ -475,7 +486,7 @@ class AttemptChanges:
                         )
                     )
             elif old.status in LIVE or old.status is S.STALLED:
-                failed = isinstance(event, AppFailed)
+                failed = isinstance(event, AppFailed | LimitExceeded)
                 self.ends.append(
                     key
                     | {"b_status": status.value, "b_reason": reason}

@@ -31,6 +31,7 @@ from b2grid.errors import (
     BadJob,
     IllegalTransition,
     NotRegistered,
+    NotYourJob,
     ProjectExists,
     ProjectNotFound,
 )
@@ -61,7 +62,8 @@ from b2grid.jobs.model import (
     Requirements,
     validate_project_name,
 )
-from b2grid.jobs.records import JobRecord
+from b2grid.jobs.records import JobRecord, RescheduleReport
+from b2grid.jobs.sandbox import Limits, hidden_paths
 from b2grid.jobs.steering import DEFAULT_OUTPUTS, is_steering_path, load_steering
 from b2grid.jobs.store import JobStore
 from b2grid.sites.runtime import SiteRuntime
@@ -86,10 +88,44 @@ class RunReport:
     dispatched: int = 0
     finished: int = 0
     failed: int = 0
+    #: attempts whose payload process died (counted against the job's cap)
+    crashed: int = 0
+    #: attempts lost to the infrastructure (not counted)
     lost: int = 0
     waiting: int = 0
     replication_requests: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+def hidden_for(config: GridConfig) -> tuple[str, ...]:
+    """What payloads must not see: the grid home (catalog, run files) and the
+    folder of every local storage element."""
+    roots: list[str] = [str(config.home)]
+    for site in config.sites:
+        url = site.storage.resolved_url(config.home)
+        if url.startswith("file://"):
+            roots.append(url.removeprefix("file://"))
+    return hidden_paths(roots)
+
+
+def dumps_by_value(obj: Any, fn: Any = None) -> bytes:
+    """``obj`` cloudpickled so that the user's code travels with it.
+
+    The module of ``fn`` (default: ``obj``) is pickled by value unless it is
+    b2grid's or a builtin: payloads run where the user's modules cannot be
+    imported (another process, another machine). Raises what cloudpickle raises.
+    """
+    module = getattr(obj if fn is None else fn, "__module__", None) or ""
+    if module.split(".")[0] not in ("b2grid", "__main__", "builtins", ""):
+        import sys
+
+        mod = sys.modules.get(module)
+        if mod is not None and "site-packages" not in (
+            getattr(mod, "__file__", "") or ""
+        ):
+            cloudpickle.register_pickle_by_value(mod)
+    data: bytes = cloudpickle.dumps(obj)
+    return data
 
 
 def function_reference(fn: Callable[..., Any] | str) -> tuple[str | None, bytes | None]:
@@ -115,13 +151,7 @@ def function_reference(fn: Callable[..., Any] | str) -> tuple[str | None, bytes 
     if module.split(".")[0] == "b2grid" and "<" not in qualname:
         return f"{module}:{qualname}", None
     try:
-        if module and module not in ("__main__", "builtins"):
-            import sys
-
-            mod = sys.modules.get(module)
-            if mod is not None:
-                cloudpickle.register_pickle_by_value(mod)
-        return None, cloudpickle.dumps(fn)
+        return None, dumps_by_value(fn)
     except Exception as exc:  # cloudpickle raises many kinds
         raise BadJob(
             "function", f"{qualname or fn!r} cannot be pickled ({exc}); use a "
@@ -183,6 +213,7 @@ class JobService:
         self._records: dict[int, JobRecord] = {}
         self._lock = threading.RLock()
         self._subscribed = False
+        self._hidden_paths: tuple[str, ...] | None = None
         #: called when something happened that a pass of run_once should see
         self.wake: Callable[[], None] = lambda: None
 
@@ -440,13 +471,84 @@ class JobService:
 
     # ------------------------------------------------------------ user actions
 
-    def kill(self, job_ids: Sequence[int], reason: str = "killed by user") -> int:
-        """Kill live jobs (final ones are skipped); returns how many were killed."""
+    def kill(
+        self,
+        job_ids: Sequence[int],
+        reason: str = "killed by user",
+        *,
+        user: User | None = None,
+    ) -> int:
+        """Kill live jobs (final ones are skipped); returns how many were killed.
+
+        Only a job's owner, an admin, or production (for production's jobs) may
+        kill it: :class:`~b2grid.errors.PermissionDenied` names the first job
+        that is not the caller's, and nothing is killed.
+        """
+        user = user or self.user
+        for job_id in job_ids:
+            self._check_owner(job_id, user, "kill")
         return self._apply_all(job_ids, lambda s: lc.Kill(reason), skip_final=True)
 
-    def reschedule(self, job_ids: Sequence[int]) -> int:
-        """Reschedule jobs (Failed, Killed, Stalled, Waiting, ...); returns how many."""
-        return self._apply_all(job_ids, lambda s: lc.Reschedule("manual"))
+    def _may_act(self, job_id: int, user: User) -> bool:
+        record = self._record(job_id)
+        if record.spec.owner == user.name or "admin" in user.roles:
+            return True
+        return "production" in user.roles and record.kind != "user"
+
+    def _check_owner(self, job_id: int, user: User, what: str) -> None:
+        if not self._may_act(job_id, user):
+            raise NotYourJob(job_id, user.name, self._record(job_id).spec.owner, what)
+
+    def reschedule(
+        self,
+        job_ids: Sequence[int],
+        *,
+        reset_count: bool = False,
+        user: User | None = None,
+    ) -> RescheduleReport:
+        """Reschedule jobs (gb2_job_reschedule); says which moved and why not others.
+
+        A job moves when its status allows it (Failed, Killed, Stalled, Waiting,
+        Matched, Running) and it is not at the reschedule cap. ``reset_count``
+        starts the job's counts again (its owner or an admin only), so that a job
+        at the cap may run again. Only a job's owner, production or an admin may
+        reschedule it. Unknown job ids raise
+        :class:`~b2grid.errors.JobNotFound` before anything moves.
+        """
+        user = user or self.user
+        records = {job_id: self._record(job_id) for job_id in dict.fromkeys(job_ids)}
+        moved: list[int] = []
+        refused: dict[int, str] = {}
+        for job_id, record in records.items():
+            owner = record.spec.owner
+            mine = owner == user.name or "admin" in user.roles
+            if not self._may_act(job_id, user):
+                refused[job_id] = f"owned by {owner}; only its owner may reschedule it"
+                continue
+            if reset_count and not mine:
+                refused[job_id] = f"only its owner ({owner}) may reset its count"
+                continue
+            before = self.store.state(job_id)
+            try:
+                new, actions = self.store.apply(
+                    job_id,
+                    lc.Reschedule("manual", reset_count=reset_count),
+                    now=self.clock.now(),
+                    cap=self.cap,
+                )
+            except IllegalTransition:
+                now_state = self.store.state(job_id).status.value
+                refused[job_id] = f"{now_state}: a {now_state} job is not rescheduled"
+                continue
+            self._carry_out(actions)
+            if new.attempt > before.attempt:
+                moved.append(job_id)
+            else:
+                notes = [a.message for a in actions if isinstance(a, lc.Notify)]
+                why = notes[0] if notes else f"{new.status.value}: nothing changed"
+                refused[job_id] = why.removeprefix(f"job {job_id} not rescheduled: ")
+        self.wake()
+        return RescheduleReport(tuple(moved), refused)
 
     def _apply_all(
         self,
@@ -469,7 +571,7 @@ class JobService:
                     continue  # it ended meanwhile (another process, a result)
                 raise
             self._carry_out(actions)
-            done += new is not state
+            done += (new.status, new.attempt) != (state.status, state.attempt)
         self.wake()
         return done
 
@@ -635,6 +737,12 @@ class JobService:
             elif r.kind == "app":
                 report.failed += 1
                 events.append((r.job_id, lc.AppFailed(r.attempt, r.error)))
+            elif r.kind == "limit":
+                report.failed += 1
+                events.append((r.job_id, lc.LimitExceeded(r.attempt, r.error)))
+            elif r.kind == "crashed":
+                report.crashed += 1
+                events.append((r.job_id, lc.Crashed(r.attempt, r.error)))
             else:
                 report.lost += 1
                 for lfn, site in r.bad_replicas:
@@ -822,6 +930,8 @@ class JobService:
                 future = self._futures.pop((action.job_id, action.attempt), None)
                 if future is not None:
                     future.cancel()
+            elif isinstance(action, lc.Notify):
+                log.info("%s", action.message)
 
     def _dispatch(self, job_id: int, site: str, attempt: int) -> None:
         if self.runtime is None:
@@ -845,12 +955,25 @@ class JobService:
             outputs=self._output_refs(record, attempt),
             out_se=self.storage.element(site),
             heartbeat_interval=self.heartbeat_interval,
+            limits=Limits(
+                memory=self.config.runtime.job_memory,
+                wall_seconds=self.config.runtime.job_wall_seconds(
+                    spec.requirements.cpu_seconds
+                ),
+            ),
+            hidden=self._hidden(),
+            sandbox=self.config.runtime.sandbox,
         )
         future = self.runtime.submit(
             site, run_job, task, key=f"b2grid-job-{job_id}-{attempt}"
         )
         self._futures[(job_id, attempt)] = future
         future.add_done_callback(lambda f, j=job_id, a=attempt: self._done(j, a, f))
+
+    def _hidden(self) -> tuple[str, ...]:
+        if self._hidden_paths is None:
+            self._hidden_paths = hidden_for(self.config)
+        return self._hidden_paths
 
     def _done(self, job_id: int, attempt: int, future: Future[Any]) -> None:
         self._results.put((job_id, attempt, future))

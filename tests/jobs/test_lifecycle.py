@@ -13,16 +13,19 @@ from b2grid.errors import IllegalTransition
 from b2grid.jobs.lifecycle import (
     ALLOWED,
     MAX_RESCHEDULES,
+    TOO_MANY_LOST,
     Action,
     AppFailed,
     Cancel,
     Checked,
+    Crashed,
     DiscardAttempt,
     Dispatch,
     Event,
     Finished,
     Heartbeat,
     Kill,
+    LimitExceeded,
     Lost,
     Match,
     Notify,
@@ -179,14 +182,17 @@ def test_lost_reschedules(status: JobStatus, closing: tuple[Action, ...]) -> Non
     assert actions[:-1] == closing
     assert isinstance(actions[-1], Notify)
     s = j.state
-    assert (s.status, s.attempt, s.reschedules, s.site, s.heartbeat) == (
+    assert (s.status, s.attempt, s.reschedules, s.lost, s.site, s.heartbeat) == (
         S.WAITING,
         2,
+        0,  # the infrastructure's fault: the job's cap is not spent
         1,
         None,
         None,
     )
-    assert s.minor_status == "Worker died at DESY: rescheduled (attempt 2 of 4)"
+    assert s.minor_status == (
+        "Worker died at DESY: rescheduled (not counted: 0 of 3 used)"
+    )
     j(Match("KEK"))
     assert j.actions[-1] == Dispatch(7, "KEK", 2)
 
@@ -194,7 +200,9 @@ def test_lost_reschedules(status: JobStatus, closing: tuple[Action, ...]) -> Non
 def test_lost_reason_naming_the_site_is_not_repeated() -> None:
     j = job(S.RUNNING, site="DESY")
     j(Lost(1, "site DESY went down"))
-    assert j.state.minor_status == "Site DESY went down: rescheduled (attempt 2 of 4)"
+    assert j.state.minor_status == (
+        "Site DESY went down: rescheduled (not counted: 0 of 3 used)"
+    )
 
 
 def test_stalled_reschedules() -> None:
@@ -203,8 +211,9 @@ def test_stalled_reschedules() -> None:
     assert actions[:2] == (Cancel(7, "KEK", 1), DiscardAttempt(7, 1))
     assert j.status() is S.WAITING
     assert j.state.attempt == 2
+    assert (j.state.reschedules, j.state.lost) == (1, 0)
     assert j.state.minor_status == (
-        "Stalled at KEK (no heartbeat for 700 s): rescheduled (attempt 2 of 4)"
+        "Stalled at KEK (no heartbeat for 700 s): rescheduled (1 of 3 reschedules used)"
     )
 
 
@@ -228,16 +237,59 @@ def test_application_error_fails_alone() -> None:
 @pytest.mark.parametrize("cap", [0, 1, 3])
 def test_cap_is_honoured(cap: int) -> None:
     j = job(S.WAITING, cap=cap)
+    why = "Payload exited with status 7 before it finished"
     for attempt in range(1, cap + 2):
-        j(Match("KEK"), Started(attempt, "w"), Lost(attempt, "Worker died"))
+        j(Match("KEK"), Started(attempt, "w"), Crashed(attempt, why))
     dispatched = [a.attempt for a in j.actions if isinstance(a, Dispatch)]
     assert dispatched == list(range(1, cap + 2))  # cap + 1 attempts in all
     assert j.status() is S.FAILED
-    assert j.state.minor_status == MAX_RESCHEDULES == "Maximum of reschedulings reached"
-    assert (j.state.attempt, j.state.reschedules) == (cap + 1, cap)
-    assert "Worker died at KEK" in next(
-        a.message for a in reversed(j.actions) if isinstance(a, Notify)
+    assert MAX_RESCHEDULES == "Maximum of reschedulings reached"
+    assert j.state.minor_status == f"{MAX_RESCHEDULES} ({why} at KEK)"
+    assert (j.state.attempt, j.state.reschedules, j.state.lost) == (cap + 1, cap, 0)
+    assert why in next(a.message for a in reversed(j.actions) if isinstance(a, Notify))
+
+
+def test_infrastructure_losses_do_not_spend_the_cap() -> None:
+    """A site lost, a worker replaced, a controller restarted: not the job's fault
+    (DIRAC tells pilot and site failures from job failures)."""
+    j = job(S.WAITING, cap=1)
+    for attempt in range(1, 6):
+        j(Match("KEK"), Started(attempt, "w"), Lost(attempt, "Worker died"))
+    assert (j.status(), j.state.attempt, j.state.reschedules, j.state.lost) == (
+        S.WAITING,
+        6,
+        0,
+        5,
     )
+    j(Match("KEK"), Started(6, "w"), Crashed(6, "Payload crashed: SIGSEGV"))
+    assert (j.status(), j.state.reschedules) == (S.WAITING, 1)
+    j(Match("KEK"), Started(7, "w"), Crashed(7, "Payload crashed: SIGSEGV"))
+    assert j.status() is S.FAILED
+    assert j.state.minor_status.startswith(MAX_RESCHEDULES)
+    validate_state([j.state], cap=1)
+
+
+def test_endless_infrastructure_losses_end_at_the_lost_cap() -> None:
+    state = job(S.WAITING).state
+    t = 0.0
+    for attempt in range(1, 5):
+        t += 1
+        state, _ = decide(state, Match("KEK"), now=t, cap=0, lost_cap=3)
+        state, _ = decide(
+            state, Lost(attempt, "SE unreachable"), now=t, cap=0, lost_cap=3
+        )
+    assert state.status is S.FAILED
+    assert state.minor_status.startswith(TOO_MANY_LOST)
+    assert (state.lost, state.reschedules) == (3, 0)
+
+
+def test_a_limit_fails_the_job_alone_without_reschedule() -> None:
+    j = job(S.RUNNING)
+    reason = "Job exceeded its memory limit: 2.3 GB resident, limit 2.1 GB"
+    actions = j(LimitExceeded(1, reason))
+    assert (j.status(), j.state.minor_status, j.state.attempt) == (S.FAILED, reason, 1)
+    assert j.state.application_status == "Killed"
+    assert actions[0] == DiscardAttempt(7, 1)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +303,9 @@ def test_manual_reschedule(status: JobStatus) -> None:
     else:
         assert actions == ()
     assert (j.status(), j.state.attempt, j.state.reschedules) == (S.WAITING, 2, 1)
-    assert j.state.minor_status == "Manual reschedule: rescheduled (attempt 2 of 4)"
+    assert j.state.minor_status == (
+        "Manual reschedule: rescheduled (1 of 3 reschedules used)"
+    )
     assert j.state.application_status == "Unknown"
 
 
@@ -268,14 +322,24 @@ def test_manual_reschedule_of_a_final_job_at_the_cap(status: JobStatus) -> None:
     (note,) = j(Reschedule())
     assert j.state is before
     assert isinstance(note, Notify)
-    assert MAX_RESCHEDULES in note.message
+    assert "at the cap (0 of 0 reschedules used)" in note.message
+    assert "--reset-count" in note.message
+
+
+def test_reset_count_lets_a_job_at_the_cap_run_again() -> None:
+    j = job(S.FAILED, cap=0)
+    j(Reschedule(reset_count=True))
+    assert (j.status(), j.state.attempt, j.state.reschedules) == (S.WAITING, 2, 0)
+    assert "count reset" in j.state.minor_status
+    validate_state([j.state], cap=0)
 
 
 def test_manual_reschedule_of_a_live_job_at_the_cap() -> None:
     j = job(S.RUNNING, cap=0)
     actions = j(Reschedule())
     assert actions[:2] == (Cancel(7, "KEK", 1), DiscardAttempt(7, 1))
-    assert (j.status(), j.state.minor_status) == (S.FAILED, MAX_RESCHEDULES)
+    assert j.status() is S.FAILED
+    assert j.state.minor_status == f"{MAX_RESCHEDULES} (Manual reschedule)"
 
 
 @pytest.mark.parametrize(
@@ -369,6 +433,7 @@ OTHER_EVENTS: list[Event] = [
     Match("KEK"),
     Wait("why"),
     Reschedule(),
+    Reschedule(reset_count=True),
     Kill(),
 ]
 
@@ -507,8 +572,11 @@ EVENT_KINDS = (
     "registered",
     "app_failed",
     "lost",
+    "crashed",
+    "limit",
     "stalled",
     "reschedule",
+    "reset",
     "kill",
 )
 SITES = ("KEK", "BNL", "DESY")
@@ -527,8 +595,11 @@ def _event(kind: str, attempt: int, site: str) -> Event:
         "registered": Registered(attempt),
         "app_failed": AppFailed(attempt, "RuntimeError: boom"),
         "lost": Lost(attempt, "Worker died"),
+        "crashed": Crashed(attempt, "Payload crashed: Segmentation fault"),
+        "limit": LimitExceeded(attempt, "Job has exceeded maximum wall clock time"),
         "stalled": StalledTimeout(attempt, 900.0),
         "reschedule": Reschedule(),
+        "reset": Reschedule(reset_count=True),
         "kill": Kill(),
     }
     return events[kind]

@@ -39,6 +39,7 @@ from b2grid.jobs.lifecycle import (
     AppFailed,
     Cancel,
     Checked,
+    Crashed,
     DiscardAttempt,
     Dispatch,
     Event,
@@ -328,25 +329,36 @@ def test_reschedules_then_the_cap(store: JobStore) -> None:
     step(store, job, Checked(ok=True), Match("KEK"), Started(1, "w1"))
     state, actions = step(store, job, Lost(1, "Worker died"), t=10)
     assert (state.status, state.attempt, state.site) == (S.WAITING, 2, None)
+    assert (state.reschedules, state.lost) == (0, 1)  # not the job's fault
     assert Cancel(job, "KEK", 1) in actions
     step(store, job, Match("BNL"), Started(2, "w2"), t=11)
     state, _ = step(store, job, StalledTimeout(2, 700.0), t=20)
-    assert (state.status, state.attempt) == (S.WAITING, 3)
-    step(store, job, Match("KEK"), t=21)
-    state, actions = step(store, job, Lost(3, "Site KEK down"), t=30)
+    assert (state.status, state.attempt, state.reschedules) == (S.WAITING, 3, 1)
+    step(store, job, Match("KEK"), Started(3, "w3"), t=21)
+    state, _ = step(store, job, Crashed(3, "Payload crashed: SIGSEGV"), t=25)
+    assert (state.status, state.attempt, state.reschedules) == (S.WAITING, 4, 2)
+    step(store, job, Match("KEK"), Started(4, "w4"), t=26)
+    state, actions = step(store, job, Crashed(4, "Payload crashed: SIGSEGV"), t=30)
     assert (state.status, state.minor_status, state.attempt) == (
         S.FAILED,
-        MAX_RESCHEDULES,
-        3,
+        f"{MAX_RESCHEDULES} (Payload crashed: SIGSEGV at KEK)",
+        4,
     )
+    assert (state.reschedules, state.lost) == (2, 1)
     assert any(isinstance(a, Notify) for a in actions)
     rows = store.attempts(job)
     assert [(r.attempt, r.status, r.site, r.reason) for r in rows] == [
         (1, A.LOST, "KEK", "Worker died"),
         (2, A.STALLED, "BNL", "no heartbeat for 700 s"),
-        (3, A.LOST, "KEK", "Site KEK down"),
+        (3, A.CRASHED, "KEK", "Payload crashed: SIGSEGV"),
+        (4, A.CRASHED, "KEK", "Payload crashed: SIGSEGV"),
     ]
-    assert [r.ended for r in rows] == [iso(at(10)), iso(at(20)), iso(at(30))]
+    assert [r.ended for r in rows] == [
+        iso(at(10)),
+        iso(at(20)),
+        iso(at(25)),
+        iso(at(30)),
+    ]
     # at the cap a manual reschedule changes nothing
     same, actions = step(store, job, Reschedule(), t=40)
     assert same == state

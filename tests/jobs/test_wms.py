@@ -175,7 +175,7 @@ def test_kill_and_manual_reschedule(fast):
     time.sleep(3.5)
     grid.jobs.run_once()
     assert project.outputs() == []
-    assert project.reschedule() == 2
+    assert project.reschedule().count == 2
     assert project.wait(timeout=60) == "Done"
     assert len(project.outputs()) == 2
 
@@ -257,7 +257,7 @@ def test_a_silent_job_stalls_is_rescheduled_and_the_cap_holds(fast):
     )
     assert project.wait(timeout=60) == "Failed"
     (state,) = project.jobs()
-    assert state.minor_status == "Maximum of reschedulings reached"
+    assert state.minor_status.startswith("Maximum of reschedulings reached (Stalled")
     assert state.attempt == grid.jobs.cap + 1
     reasons = [a.reason for a in grid.jobs.store.attempts(state.job_id)]
     assert all("no heartbeat" in r.lower() or "stalled" in r.lower() for r in reasons)

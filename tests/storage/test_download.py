@@ -266,7 +266,7 @@ def test_a_project_downloads_reads_extends_and_expires(tmp_path: Path) -> None:
         with pytest.raises(IncompleteDownload):
             project.to_awkward(tmp_path / "elsewhere")
 
-        assert project.reschedule() == 1
+        assert project.reschedule().count == 1
         assert project.wait(timeout=60) == "Done"
         assert len(project.outputs()) == 3, "one output per job, rescheduled or not"
         report = project.download(dest)
