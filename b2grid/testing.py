@@ -12,7 +12,7 @@ Wrap them in fixtures in your ``conftest.py``::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,15 +40,24 @@ def small_config_data(
     scheduler: str = "local",
     capacity: str = "1 GB",
     datablock_size: int = 1000,
+    runtime: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plain data of a small grid's cluster.yaml (edit it, then validate)."""
-    return {
+    """The plain data of a small grid's cluster.yaml (edit it, then validate).
+
+    ``runtime`` entries replace the small grid's (e.g. ``{"job_memory": "1 GiB"}``).
+    """
+    data = {
         "home": str(home),
         "scheduler": scheduler,
         # threads share one process, and Dask pauses every worker once the process
         # passes 80 % of this: a test process that has made physics holds more
         # than 1 GiB, so the limit is far above what a small grid needs
-        "runtime": {"workers": "threads", "dashboard": None, "memory_limit": "12 GiB"},
+        "runtime": {
+            "workers": "threads",
+            "dashboard": None,
+            "memory_limit": "12 GiB",
+            **(runtime or {}),
+        },
         "roles": {
             "data_taking": sites[0][0],
             "prompt_calibration": sites[min(1, len(sites) - 1)][0],
@@ -70,6 +79,7 @@ def small_config_data(
             for name, kind, country, slots in sites
         ],
     }
+    return data
 
 
 def small_config(home: str | Path, **kwargs: Any) -> GridConfig:

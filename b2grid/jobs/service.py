@@ -112,13 +112,15 @@ def dumps_by_value(obj: Any, fn: Any = None) -> bytes:
     """``obj`` cloudpickled so that the user's code travels with it.
 
     The module of ``fn`` (default: ``obj``) is pickled by value unless it is
-    b2grid's or a builtin: payloads run where the user's modules cannot be
-    imported (another process, another machine). Raises what cloudpickle raises.
+    b2grid's, the standard library's or an installed package's: payloads run
+    where the user's own modules cannot be imported (another process, another
+    machine). Raises what cloudpickle raises.
     """
-    module = getattr(obj if fn is None else fn, "__module__", None) or ""
-    if module.split(".")[0] not in ("b2grid", "__main__", "builtins", ""):
-        import sys
+    import sys
 
+    module = getattr(obj if fn is None else fn, "__module__", None) or ""
+    top = module.split(".")[0]
+    if top not in ("b2grid", "__main__", "") and top not in sys.stdlib_module_names:
         mod = sys.modules.get(module)
         if mod is not None and "site-packages" not in (
             getattr(mod, "__file__", "") or ""

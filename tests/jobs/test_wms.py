@@ -155,6 +155,8 @@ def test_a_site_going_down_mid_run_reschedules_its_jobs(fast):
     for job_id in victims:
         assert states[job_id].attempt == 2
         assert states[job_id].site == "BNL"
+        # a site lost is not the job's fault: its cap is untouched
+        assert (states[job_id].reschedules, states[job_id].lost) == (0, 1)
     outputs = project.outputs()
     assert len(outputs) == 2, "one output per job whatever was rescheduled"
     grid.sites.up("KEK")
