@@ -380,7 +380,8 @@ def run_job(task: JobTask) -> TaskResult:
                 binds=binds,
                 hidden=_visible_scratch(task.hidden, scratch),
                 env=(("B2GRID_SITE", task.site), ("B2GRID_WORKER", worker)),
-            )
+            ),
+            stop=_cancelled_check(),
         )
         timings["run"] = time.monotonic() - started - timings["stage"]
         timings["cpu"] = outcome.cpu_seconds
@@ -456,6 +457,25 @@ def run_call(
     if outcome.kind == "ok":
         return outcome.value
     raise PayloadFailed(site, outcome.kind, outcome.error, outcome.traceback)
+
+
+def _cancelled_check() -> Callable[[], bool] | None:
+    """On a Dask worker: a check that this thread's task is no longer wanted
+    (cancelled by the controller: a killed or rescheduled attempt)."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state  # type: ignore[attr-defined]
+
+        worker = get_worker()
+        key = thread_state.key
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+    def cancelled() -> bool:
+        ts = worker.state.tasks.get(key)
+        return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+    return cancelled
 
 
 def _site_and_worker() -> tuple[str, str]:

@@ -593,17 +593,30 @@ class Sandbox:
         with contextlib.suppress(OSError):
             os.rmdir(self._dir)
 
-    def run(self, request: Request) -> Outcome:
+    def run(self, request: Request, stop: Callable[[], bool] | None = None) -> Outcome:
         """Run ``request`` and say how it ended; never raises for the payload's sake.
 
-        Blocks until the payload ends (its monitor enforces the limits). A server
-        that is gone gives an outcome of kind ``lost``.
+        Blocks until the payload ends (its monitor enforces the limits), or until
+        ``stop()`` (asked every second) is true: then the payload is killed and the
+        outcome is ``lost``. A server that is gone gives an outcome ``lost`` too.
         """
         started = time.monotonic()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self.path)
             _send(sock, request)
+            if stop is not None:
+                sel = selectors.DefaultSelector()
+                sel.register(sock, selectors.EVENT_READ)
+                while not sel.select(timeout=1.0):
+                    if stop():
+                        # closing the connection has the monitor kill the payload
+                        return Outcome(
+                            "lost", error="the attempt was cancelled; payload killed",
+                            wall_seconds=time.monotonic() - started,
+                            confinement=self.confinement,
+                        )  # fmt: skip
+                sel.close()
             report = _recv(sock)
         except OSError as exc:
             report = None

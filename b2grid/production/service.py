@@ -202,8 +202,8 @@ class ProductionService:
                 "runs": fresh,
                 "random_triggers": random_triggers,
             },
+            new_runs=infos,
         )
-        self.store.add_runs(infos, now)
         self.run_once()
         return Campaign(self, campaign.name)
 

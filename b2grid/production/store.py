@@ -143,25 +143,28 @@ class ProductionStore:
         fresh = [r for r in new if (r.exp, r.run) not in have]
         if fresh:
             with self.catalog.transaction() as conn:
-                conn.execute(
-                    insert(runs),
-                    [
-                        {
-                            "exp": r.exp,
-                            "run": r.run,
-                            "luminosity": r.luminosity,
-                            "beam_energy": r.beam_energy,
-                            "collisions": r.collisions,
-                            "seed": r.seed,
-                            "truth": json.dumps(r.truth),
-                            "registered": iso(now),
-                        }
-                        for r in fresh
-                    ],
-                )
-                for r in fresh:
-                    self.catalog.set_run_quality(r.exp, r.run, "unknown", conn=conn)
+                self._insert_runs(conn, fresh, now)
         return fresh
+
+    def _insert_runs(self, conn: Any, fresh: Sequence[RunInfo], now: datetime) -> None:
+        conn.execute(
+            insert(runs),
+            [
+                {
+                    "exp": r.exp,
+                    "run": r.run,
+                    "luminosity": r.luminosity,
+                    "beam_energy": r.beam_energy,
+                    "collisions": r.collisions,
+                    "seed": r.seed,
+                    "truth": json.dumps(r.truth),
+                    "registered": iso(now),
+                }
+                for r in fresh
+            ],
+        )
+        for r in fresh:
+            self.catalog.set_run_quality(r.exp, r.run, "unknown", conn=conn)
 
     def runs(
         self, exp: int | None = None, low: int | None = None, high: int | None = None
@@ -205,10 +208,17 @@ class ProductionStore:
         run_low: int | None = None,
         run_high: int | None = None,
         params: dict[str, Any] | None = None,
+        new_runs: Sequence[RunInfo] = (),
     ) -> CampaignInfo:
-        """Create a campaign with its stages waiting, in one transaction."""
+        """Create a campaign with its stages waiting, in one transaction.
+
+        ``new_runs`` (a data taking's runs, not yet registered) are registered in
+        the same transaction: an agent pass never sees the campaign without them.
+        """
         stamp = iso(now)
         with self.catalog.transaction() as conn:
+            if new_runs:
+                self._insert_runs(conn, new_runs, now)
             prod = inserted_id(
                 conn.execute(
                     insert(campaigns).values(

@@ -263,3 +263,39 @@ def test_poison_job_beside_a_25_job_project(tmp_path: Path) -> None:
         assert len(bystander.outputs()) == 25
         grid.jobs.store.validate_state(cap=grid.jobs.cap)
         grid.sites.validate_state()
+
+
+def pid_then_hang(ctx: JobContext) -> None:
+    Path(ctx.kwargs["pidfile"]).write_text(str(os.getpid()))
+    time.sleep(3600)
+
+
+def test_killing_a_running_job_kills_its_payload(grid: Grid, tmp_path: Path) -> None:
+    pidfile = tmp_path / "payload.pid"
+    project = grid.submit(
+        pid_then_hang,
+        project="killme",
+        n_jobs=1,
+        outputs=["out.txt"],
+        kwargs={"pidfile": str(pidfile)},
+        cpu_seconds=100.0,  # a wall-time limit far beyond this test
+    )
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.monotonic() < deadline, "the payload never started"
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    assert project.kill() == 1
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+        assert time.monotonic() < deadline, "the killed job's payload still runs"
+        time.sleep(0.05)
+    assert project.wait(timeout=30) == "Failed"
+    assert {s.status for s in project.jobs()} == {JobStatus.KILLED}
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
