@@ -40,7 +40,12 @@ from b2grid.jobs.execution import run_call
 from b2grid.jobs.inputs import SubmissionPlan, is_per_job
 from b2grid.jobs.project import Project
 from b2grid.jobs.sandbox import Limits
-from b2grid.jobs.service import JobService, dumps_by_value, hidden_for
+from b2grid.jobs.service import (
+    JobService,
+    dumps_by_value,
+    hidden_for,
+    readable_for,
+)
 from b2grid.jobs.steering import is_steering_path
 from b2grid.production.service import ProductionService
 from b2grid.runfile import (
@@ -461,7 +466,13 @@ class Grid:
         rt = self.config.runtime
         limits = Limits(memory=rt.job_memory, wall_seconds=rt.job_min_wall_seconds)
         return runtime.submit(
-            site, run_call, payload, limits, hidden_for(self.config), rt.sandbox
+            site,
+            run_call,
+            payload,
+            limits,
+            hidden_for(self.config),
+            rt.sandbox,
+            readable_for(self.config),
         )
 
 

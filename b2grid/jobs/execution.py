@@ -79,6 +79,8 @@ class JobTask:
     limits: Limits = DEFAULT_LIMITS
     #: folders the payload must not see (grid home, storage elements)
     hidden: tuple[str, ...] = ()
+    #: folders inside those it reads, read-only (the conditions database)
+    readable: tuple[str, ...] = ()
     #: how the payload is confined (``runtime.sandbox``)
     sandbox: SandboxMode = "auto"
 
@@ -379,6 +381,7 @@ def run_job(task: JobTask) -> TaskResult:
                 limits=task.limits,
                 binds=binds,
                 hidden=_visible_scratch(task.hidden, scratch),
+                readable=task.readable,
                 env=(("B2GRID_SITE", task.site), ("B2GRID_WORKER", worker)),
             ),
             stop=_cancelled_check(),
@@ -432,6 +435,7 @@ def run_call(
     limits: Limits,
     hidden: tuple[str, ...] = (),
     sandbox: SandboxMode = "auto",
+    readable: tuple[str, ...] = (),
 ) -> Any:
     """What ``Grid.run_at`` places on a worker: a cloudpickled ``(fn, args,
     kwargs)`` called in a payload process; returns what it returned.
@@ -449,6 +453,7 @@ def run_call(
                 scratch=str(scratch),
                 limits=limits,
                 hidden=_visible_scratch(hidden, scratch),
+                readable=readable,
                 env=(("B2GRID_SITE", site), ("B2GRID_WORKER", worker)),
             )
         )

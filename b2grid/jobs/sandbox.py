@@ -109,6 +109,9 @@ class Request:
     limits: Limits
     binds: tuple[tuple[str, str], ...] = ()
     hidden: tuple[str, ...] = ()
+    #: folders inside hidden ones that stay readable, read-only, at their own path
+    #: (the conditions database, as CVMFS serves it to grid jobs)
+    readable: tuple[str, ...] = ()
     #: environment variables set for the payload (``B2GRID_SITE``, ...)
     env: tuple[tuple[str, str], ...] = ()
 
@@ -256,22 +259,38 @@ def _lock() -> None:
     _unshare_user(_CLONE_NEWNS)
 
 
+def _bind_readonly(source: str, target: str) -> None:
+    _mount(source, target, None, _MS_BIND, "")
+    _mount("none", target, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY, "")
+
+
 def _confine(request: Request) -> None:
-    """Bind the inputs read-only, hide the grid's folders, lock it all."""
+    """Bind the inputs read-only, hide the grid's folders (but for the readable
+    ones inside them), lock it all."""
     _enter_namespaces()
     for source, target in request.binds:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         Path(target).touch()
-        _mount(source, target, None, _MS_BIND, "")
-        _mount("none", target, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY, "")
+        _bind_readonly(source, target)
+    # hold on to the readable folders before they are covered
+    keep = {
+        r: os.open(r, os.O_PATH | os.O_DIRECTORY)
+        for r in request.readable
+        if os.path.isdir(r)
+    }
+    hidden_flags = _MS_NOSUID | _MS_NODEV
     for path in request.hidden:
         if os.path.isdir(path):
-            _mount(
-                "tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV,
-                "size=4k,mode=0555",
-            )  # fmt: skip
+            _mount("tmpfs", path, "tmpfs", hidden_flags, "size=64k,mode=0755")
+            for readable, fd in keep.items():
+                if readable.startswith(path.rstrip("/") + "/"):
+                    Path(readable).mkdir(parents=True, exist_ok=True)
+                    _bind_readonly(f"/proc/self/fd/{fd}", readable)
+            _mount("none", path, None, _MS_REMOUNT | _MS_RDONLY | hidden_flags, "")
         elif os.path.exists(path):
             _mount("/dev/null", path, None, _MS_BIND, "")
+    for fd in keep.values():
+        os.close(fd)
     _lock()
 
 

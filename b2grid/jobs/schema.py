@@ -36,6 +36,7 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    select,
     update,
 )
 
@@ -56,7 +57,7 @@ from b2grid.jobs.lifecycle import (
 )
 from b2grid.jobs.model import FINAL, JobSpec, JobState, JobStatus, Requirements
 from b2grid.jobs.records import AttemptRecord, AttemptStatus
-from b2grid.storage.schema import create_versioned, iso
+from b2grid.storage.schema import create_versioned, iso, meta
 
 S = JobStatus
 A = AttemptStatus
@@ -149,8 +150,22 @@ def create_tables(engine: Engine) -> None:
 
     One write transaction, so that processes opening the catalog at once do not
     race; refuses (:class:`~b2grid.errors.CatalogError`) job tables of another
-    :data:`JOBS_SCHEMA_VERSION`.
+    :data:`JOBS_SCHEMA_VERSION`, but for version 2, which gains the ``lost``
+    column (attempts lost to the infrastructure: none recorded before).
     """
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(meta.c.value).where(meta.c.key == _VERSION_KEY)
+        ).first()
+        if row is not None and int(row[0]) == 2:
+            conn.exec_driver_sql(
+                "ALTER TABLE jobs ADD COLUMN lost INTEGER NOT NULL DEFAULT 0"
+            )
+            conn.execute(
+                update(meta)
+                .where(meta.c.key == _VERSION_KEY)
+                .values(value=str(JOBS_SCHEMA_VERSION))
+            )
     create_versioned(engine, metadata, _VERSION_KEY, JOBS_SCHEMA_VERSION, "job tables")
 
 

@@ -130,6 +130,12 @@ def dumps_by_value(obj: Any, fn: Any = None) -> bytes:
     return data
 
 
+def readable_for(config: GridConfig) -> tuple[str, ...]:
+    """What payloads read inside the hidden folders: the conditions database
+    (``<home>/conditions``), read-only, as grid jobs read CVMFS."""
+    return (os.path.realpath(config.home / "conditions"),)
+
+
 def function_reference(fn: Callable[..., Any] | str) -> tuple[str | None, bytes | None]:
     """How a job's callable travels: ``module:qualname`` or pickled by value.
 
@@ -964,6 +970,7 @@ class JobService:
                 ),
             ),
             hidden=self._hidden(),
+            readable=readable_for(self.config),
             sandbox=self.config.runtime.sandbox,
         )
         future = self.runtime.submit(

@@ -84,6 +84,8 @@ def test_controller_crash_and_restart_lose_and_duplicate_nothing(config: Path) -
         assert len(outputs) == 6, outputs
         assert len({o.split("_job")[1].split("_")[0] for o in outputs}) == 6
         assert any(s.attempt > 1 for s in project.jobs()), "the crash hit live jobs"
+        # the controller's crash was not the jobs' fault: no reschedule was spent
+        assert all(s.reschedules == 0 for s in project.jobs())
         grid.jobs.store.validate_state(cap=grid.jobs.cap)
 
         listed = run(config, "project", "list")
@@ -105,3 +107,30 @@ def test_controller_crash_and_restart_lose_and_duplicate_nothing(config: Path) -
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=60)
+
+
+def exits(ctx: JobContext) -> None:
+    os._exit(7)
+
+
+def test_job_reschedule_says_what_it_moved_and_why_not(config: Path) -> None:
+    with Grid.from_config(config) as grid:
+        grid.agent_interval = 0.2
+        project = grid.submit(exits, project="capped", n_jobs=2, outputs=["out.txt"])
+        assert project.wait(timeout=120) == "Failed"
+        ids = [s.job_id for s in project.jobs()]
+        refused = run(config, "job", "reschedule", "-p", "capped")
+        assert refused.exit_code == 1, refused.output
+        assert refused.stdout.startswith("rescheduled 0 job(s)")
+        for job_id in ids:
+            assert f"job {job_id} not rescheduled: at the cap (3 of 3" in refused.stdout
+        assert {s.status for s in project.jobs()} == {JobStatus.FAILED}
+        other = run(config, "--user", "mallory", "job", "reschedule", str(ids[0]))
+        assert "only its owner may reschedule it" in other.stdout
+        assert other.exit_code == 1
+        moved = run(config, "job", "reschedule", "-p", "capped", "--reset-count")
+        assert moved.exit_code == 0, moved.output
+        assert moved.stdout.startswith(f"rescheduled 2 job(s): {ids[0]}, {ids[1]}")
+        assert {s.attempt for s in project.jobs()} >= {5}
+        assert project.wait(timeout=120) == "Failed"
+        assert {s.attempt for s in project.jobs()} == {8}

@@ -159,7 +159,10 @@ def test_a_dead_payload_server_is_replaced(tmp_path) -> None:
 def snoop(secret: str, se_file: str, bound: str, scheduler_port: int) -> dict:
     """What a hostile payload tries: the catalog, the SE, the scheduler."""
     seen: dict[str, str] = {}
+    tag = Path(secret).parent / "conditions" / "tags" / "gt.json"
     for name, attempt in (
+        ("conditions", lambda: tag.read_text()),
+        ("write_conditions", lambda: tag.write_text("{}")),
         ("catalog", lambda: Path(secret).read_text()),
         ("se_file", lambda: Path(se_file).read_text()),
         ("bound_input", lambda: Path(bound).read_text()),
@@ -189,6 +192,8 @@ def test_the_payload_cannot_reach_the_grid(box: Sandbox, tmp_path, monkeypatch):
     secret.write_text("the catalog")
     se_file = home / "se" / "KEK" / "f.root"
     se_file.write_text("event data")
+    (home / "conditions" / "tags").mkdir(parents=True)
+    (home / "conditions" / "tags" / "gt.json").write_text('{"tag": 1}')
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     scratch_in = tmp_path / "bound.root"
@@ -196,6 +201,7 @@ def test_the_payload_cannot_reach_the_grid(box: Sandbox, tmp_path, monkeypatch):
         out = run(
             box, tmp_path, snoop, str(secret), str(se_file), str(scratch_in), port,
             binds=((str(se_file), str(scratch_in)),), hidden=(str(home),),
+            readable=(str(home / "conditions"),),
             env=(("B2GRID_SITE", "KEK"),),
         )  # fmt: skip
     finally:
@@ -210,6 +216,8 @@ def test_the_payload_cannot_reach_the_grid(box: Sandbox, tmp_path, monkeypatch):
     assert seen["scheduler"] == "OSError"  # no network at all
     assert seen["catalog_after_unmount"] == "False"  # the mounts are locked
     assert seen["env"] == repr("unset")
+    assert seen["conditions"] == repr('{"tag": 1}')  # read-only, like CVMFS
+    assert seen["write_conditions"] == "OSError"
     assert se_file.read_text() == "event data"
     assert secret.read_text() == "the catalog"
 

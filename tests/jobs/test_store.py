@@ -840,3 +840,21 @@ def test_random_walks_match_the_pure_lifecycle(
         assert registered[job] == (pure[job].status is S.DONE)
         done = [r.attempt for r in store.attempts(job) if r.status is A.DONE]
         assert done == ([pure[job].attempt] if pure[job].status is S.DONE else [])
+
+
+def test_job_tables_of_version_2_gain_the_lost_column(url: str) -> None:
+    """A grid home made before infrastructure losses were counted apart opens."""
+    catalog = Catalog.open(url)
+    (job,) = submit(JobStore(catalog))
+    with catalog.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE jobs DROP COLUMN lost")
+        conn.exec_driver_sql("UPDATE meta SET value = '2' WHERE key = 'jobs_schema'")
+    store = JobStore(catalog)  # migrates
+    state = store.state(job)
+    assert (state.status, state.lost) == (S.RECEIVED, 0)
+    with catalog.engine.connect() as conn:
+        version = conn.exec_driver_sql(
+            "SELECT value FROM meta WHERE key = 'jobs_schema'"
+        ).scalar()
+    assert version == "3"
+    catalog.close()
