@@ -23,6 +23,7 @@ from sqlalchemy import and_, func, select, update
 from b2grid.clock import Clock
 from b2grid.config import GridConfig
 from b2grid.errors import (
+    BadArgument,
     ChecksumMismatch,
     LocalFileError,
     NotRegistered,
@@ -58,7 +59,7 @@ from b2grid.storage.records import (
     FileRecord,
     NewFile,
 )
-from b2grid.storage.rule_book import RuleBook
+from b2grid.storage.rule_book import RuleBook, check_copies, check_lifetime
 from b2grid.storage.schema import files, locks, replicas, rules, sqlite_url
 
 
@@ -177,15 +178,27 @@ class StorageService:
         into the dataset's datablocks ``subNN``; a rule keeps ``copies`` of them on
         sites matching ``expression`` (defaults from cluster.yaml: user data 2
         copies for 90 days). Nothing is registered unless every file uploaded and
-        verified; a missing local file, a used name, a permission breach or a full
-        SE is refused before anything is written. Returns the new LFNs.
+        verified; a missing local file, a used name, a permission breach, a full
+        SE, copies < 1, a lifetime <= 0 or ``events`` not one per file is refused
+        (:class:`~b2grid.errors.BadArgument` for the arguments) before anything
+        is written. Returns the new LFNs.
         """
         now = self.clock.now()
+        if copies is not None:
+            check_copies(copies)
+        if lifetime is not None:
+            check_lifetime(lifetime)
         lpn = lfns.validate_lfn(lpn)
         check_write(self.user, lpn)
         local = [Path(p) for p in paths]
         if not local:
             raise LocalFileError("(none)", "no files given")
+        if events is not None and len(events) != len(local):
+            raise BadArgument(
+                "events",
+                f"{len(events)} event counts for {len(local)} files; give one per "
+                "file (None where unknown), or none at all",
+            )
         facts = []
         for i, path in enumerate(local):
             if not path.is_file():
@@ -203,7 +216,7 @@ class StorageService:
             except OSError as exc:
                 raise LocalFileError(str(path), exc.strerror or str(exc)) from None
         default_copies, default_lifetime = self._default_copies(lpn)
-        copies = copies or default_copies
+        copies = default_copies if copies is None else copies
         lifetime = lifetime if lifetime is not None else default_lifetime
         candidates = self.resolve(expression)
         target = self._upload_site(site, candidates, sum(f.size for f in facts))
@@ -375,7 +388,12 @@ class StorageService:
         lifetime: timedelta | None = None,
         comment: str | None = None,
     ) -> int:
-        """Keep ``copies`` of ``target`` on sites matching ``expression``."""
+        """Keep ``copies`` of ``target`` on sites matching ``expression``, for
+        ``lifetime`` (default: until the rule is deleted); copies < 1 or a
+        lifetime <= 0 raise :class:`~b2grid.errors.BadArgument`."""
+        check_copies(copies)
+        if lifetime is not None:
+            check_lifetime(lifetime)
         target = lfns.validate_lfn(target)
         candidates = self.resolve(expression)
         return self.rules.add_rule(
