@@ -335,6 +335,7 @@ class Grid:
             remove_run_info(self.home)
             self._lock.release()
             raise
+        self.storage.runs_agents = True  # this process now drives the agents
         self._agent_stop.clear()
         self._agent = threading.Thread(
             target=self._agent_loop, name="b2grid-site-agent", daemon=True
@@ -389,6 +390,7 @@ class Grid:
         self.sites.runtime = None
         if self._storage is not None:
             self._storage.submitter = None
+            self._storage.runs_agents = False
             self._storage.close()
         if runtime is not None:
             try:

@@ -26,6 +26,7 @@ from b2grid.errors import (
     BadArgument,
     ChecksumMismatch,
     LocalFileError,
+    NotController,
     NotRegistered,
     PermissionDenied,
     StorageError,
@@ -101,6 +102,10 @@ class StorageService:
         self.repairer = Repairer(self)
         self.auditor = Auditor(self)
         self._agents_lock = threading.Lock()
+        #: whether this process drives the grid's storage agents (and so may run
+        #: them at a time of its choosing): the controller (set by ``Grid.start``)
+        #: or a test harness standing in for it (``b2grid.testing.offline_grid``)
+        self.runs_agents = False
 
     def close(self) -> None:
         self.catalog.close()
@@ -460,9 +465,22 @@ class StorageService:
 
     # ------------------------------------------------------------------ agents
 
+    def require_agents(self) -> None:
+        """Raise :class:`~b2grid.errors.NotController` unless this process drives
+        the storage agents (:attr:`runs_agents`): an attached grid moving rules
+        through grid time of its choosing would expire and reap other users' data.
+        """
+        if not self.runs_agents:
+            raise NotController("storage agents", str(self.config.home))
+
     def run_agents(self, now: datetime | None = None) -> AgentReports:
         """One cycle of every agent: expiry, repair, conveyor (the transfers the
-        repairs need), reaper."""
+        repairs need), reaper.
+
+        Only where :attr:`runs_agents` (the controller; ``offline_grid`` in tests):
+        elsewhere :class:`~b2grid.errors.NotController` is raised.
+        """
+        self.require_agents()
         now = now or self.clock.now()
         with self._agents_lock:  # passes never overlap (controller loop vs caller)
             expiry = self.expirer.run_once(now)

@@ -14,6 +14,7 @@ from b2grid.errors import (
     BadLFN,
     LocalFileError,
     NameReused,
+    NotController,
     NotRegistered,
     PermissionDenied,
     RuleError,
@@ -158,6 +159,20 @@ def test_copies_lifetimes_and_event_counts_are_refused_at_the_edge(
         assert info.value.field == field
     assert len(grid.storage.rules.rules(LPN)) == 1
     assert isinstance(BadArgument("copies", "x"), ValueError)
+
+
+def test_a_grid_that_is_not_the_controller_runs_no_agents(
+    grid: Grid, clock: VirtualClock
+) -> None:
+    """The offline harness stands in for the controller; another grid on the same
+    home is a plain user's, whose agent passes could expire everybody's rules."""
+    other = Grid(grid.config, clock=clock, user=User("bob"))
+    try:
+        with pytest.raises(NotController, match="storage agents run in the controller"):
+            other.storage.run_agents(clock.now() + timedelta(days=365))
+    finally:
+        other.close()
+    grid.storage.run_agents()
 
 
 def test_full_storage_element(
