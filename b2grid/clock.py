@@ -12,6 +12,8 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
+from b2grid.errors import BadArgument
+
 
 def utcnow() -> datetime:
     """The current wall-clock time, timezone-aware UTC."""
@@ -49,11 +51,15 @@ class VirtualClock:
     """
 
     def __init__(self, start: datetime | None = None) -> None:
+        """Start at ``start`` (default: now); a naive datetime raises
+        :class:`~b2grid.errors.BadArgument`."""
         start = utcnow() if start is None else start
-        if start.tzinfo is None:
-            raise ValueError(
-                f"VirtualClock start {start.isoformat()} has no timezone; "
-                "pass an aware datetime, e.g. datetime(2026, 1, 1, tzinfo=timezone.utc)"
+        if not isinstance(start, datetime) or start.tzinfo is None:
+            shown = start.isoformat() if isinstance(start, datetime) else repr(start)
+            raise BadArgument(
+                "start",
+                f"{shown} is not a timezone-aware datetime; pass one, e.g. "
+                "datetime(2026, 1, 1, tzinfo=timezone.utc)",
             )
         self._now = start.astimezone(timezone.utc)
         self._lock = threading.Lock()
@@ -70,10 +76,17 @@ class VirtualClock:
         minutes: float = 0,
         seconds: float = 0,
     ) -> datetime:
-        """Move grid time forward and return the new time; time never goes back."""
-        step = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        """Move grid time forward and return the new time; time never goes back
+        (a negative step raises :class:`~b2grid.errors.BadArgument`)."""
+        parts = {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds}
+        step = timedelta(**parts)
         if step < timedelta(0):
-            raise ValueError(f"grid time cannot go back (asked to advance by {step})")
+            field = next((k for k, v in parts.items() if v < 0), "days")
+            raise BadArgument(
+                field,
+                f"grid time cannot go back (asked to advance by {step}); give a "
+                "step >= 0",
+            )
         with self._lock:
             self._now += step
             return self._now

@@ -91,6 +91,9 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 # --------------------------------------------------------------------------- models
 
 _SITE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_DASHBOARD = re.compile(
+    r"^(?:(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]*):)?(?P<port>\d{1,5})$"
+)
 _SCHEDULER = re.compile(r"^(tcp|tls|inproc|ws|wss)://[^\s/:]+(:\d{1,5})?/?$")
 
 
@@ -212,13 +215,37 @@ class PoliciesConfig(_Model):
     remote_input: Literal["wait_for_replica", "read_remote"] = "wait_for_replica"
 
 
+def dashboard_address(address: str) -> str:
+    """The address the dashboard listens on: loopback unless a host is named.
+
+    Distributed takes a bare ``:PORT`` as every interface; b2grid takes it (and
+    ``PORT``) as ``127.0.0.1:PORT``, so that the dashboard is exposed only when
+    asked (``0.0.0.0:8787``). A malformed address raises ``ValueError``, which
+    :func:`load_config` reports as a :class:`~b2grid.errors.ConfigError`.
+
+    Examples
+    --------
+    >>> dashboard_address(":8787"), dashboard_address("0.0.0.0:8787")
+    ('127.0.0.1:8787', '0.0.0.0:8787')
+    """
+    match = _DASHBOARD.match(address.strip())
+    if match is None or int(match["port"]) > 65535:
+        raise ValueError(
+            f"{address!r} is not a dashboard address like '127.0.0.1:8787' "
+            "(':8787' is loopback too; '0.0.0.0:8787' exposes it on every "
+            "interface; port 0 takes any free one; null turns it off)"
+        )
+    return f"{match['host'] or '127.0.0.1'}:{match['port']}"
+
+
 class RuntimeConfig(_Model):
     """How the embedded grid runs its Dask workers."""
 
     #: ``threads``: all site workers in one process; ``processes``: one per worker
     workers: Literal["threads", "processes"] = "threads"
-    #: Dask dashboard address (``":8787"``, ``":0"`` for any free port) or null
-    dashboard: str | None = ":8787"
+    #: Dask dashboard address ``HOST:PORT`` (port 0: any free one) or null; a bare
+    #: ``:PORT`` is loopback, ``0.0.0.0:PORT`` exposes it on every interface
+    dashboard: str | None = "127.0.0.1:8787"
     #: memory limit of each worker
     memory_limit: Size = 2 * 2**30
     #: how job payloads are confined (:mod:`b2grid.jobs.sandbox`): ``auto``
@@ -236,6 +263,11 @@ class RuntimeConfig(_Model):
     def job_wall_seconds(self, cpu_seconds: float) -> float:
         """The wall-clock limit of a job that asked for ``cpu_seconds``."""
         return max(self.job_min_wall_seconds, self.job_wall_factor * cpu_seconds)
+
+    @field_validator("dashboard")
+    @classmethod
+    def _dashboard(cls, address: str | None) -> str | None:
+        return None if address is None else dashboard_address(address)
 
 
 class GridConfig(_Model):
@@ -558,6 +590,7 @@ __all__ = [
     "StorageConfig",
     "UserOutputConfig",
     "check_scheduler",
+    "dashboard_address",
     "default_config_path",
     "format_size",
     "load_config",

@@ -7,6 +7,7 @@ was wrong *and* what to do about it::
 
     B2GridError
     ├── ConfigError(ValueError)            cluster.yaml missing, unreadable or invalid
+    ├── BadArgument(ValueError)            a call's argument refused, naming it
     ├── SiteError
     │   ├── UnknownSite(LookupError)       a site name no config declares
     │   ├── SiteBanned(PermissionError)    new placements refused at a banned site
@@ -14,6 +15,7 @@ was wrong *and* what to do about it::
     ├── GridError
     │   ├── GridNotRunning(RuntimeError)   no `b2grid up` to attach to
     │   ├── GridAlreadyRunning(RuntimeError)
+    │   ├── NotController(PermissionError)  controller-only work asked elsewhere
     │   └── SchedulerUnreachable(ConnectionError)
     ├── StorageError                       files, names and storage elements
     │   ├── BadLFN(ValueError)             a malformed logical file/dataset name
@@ -121,6 +123,22 @@ class ConfigError(B2GridError, ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+class BadArgument(B2GridError, ValueError):
+    """An argument of a b2grid call (Python API or CLI option) that is refused.
+
+    ``field`` is the parameter at fault (``lifetime``, ``copies``, ``days``), and
+    ``problem`` says what was given and what to give instead. Exit status 2.
+    """
+
+    exit_code = 2
+
+    def __init__(self, field: str, problem: str) -> None:
+        self._init = (field, problem)
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
 class SiteError(B2GridError):
     """Something about a computing site."""
 
@@ -200,6 +218,23 @@ class GridAlreadyRunning(GridError, RuntimeError):
             f"a grid is already up for home {home}: scheduler {scheduler}, "
             f"controller pid {pid}; use it, or stop it (Ctrl-C in its terminal, "
             f"or `b2grid stop`) before starting another"
+        )
+
+
+class NotController(GridError, PermissionError):
+    """Work only the controller of a grid does (its agents, its clock), asked of a
+    process that is not the controller (attached to the grid, or not started)."""
+
+    def __init__(self, what: str, home: str) -> None:
+        self._init = (what, home)
+        self.what = what
+        self.home = home
+        super().__init__(
+            f"{what} run in the controller only (`b2grid up`, or a started Grid); "
+            f"this process is not the controller of the grid of home {home}: the "
+            "controller's agents run every few seconds on grid time, so wait for "
+            "them (a test harness standing in for the controller uses "
+            "b2grid.testing.offline_grid or small_grid)"
         )
 
 
@@ -826,6 +861,7 @@ class UnknownSkim(AnalysisError, LookupError):
 __all__ = [
     "AnalysisError",
     "B2GridError",
+    "BadArgument",
     "BadCampaign",
     "BadCollection",
     "BadCut",
@@ -857,6 +893,7 @@ __all__ = [
     "PayloadFailed",
     "NoPayload",
     "NoRawData",
+    "NotController",
     "NotRegistered",
     "OutputsExpired",
     "OverlappingBucket",

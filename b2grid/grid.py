@@ -70,16 +70,21 @@ def resolve_config(
     config: GridConfig | str | os.PathLike[str] | None,
     home: str | os.PathLike[str] | None,
 ) -> GridConfig:
-    """A validated config from a path (or the default one), with ``home`` overridden.
+    """A validated config with its home; what the caller names beats the environment.
 
-    ``home`` falls back to ``$B2GRID_HOME``, then to the config's own ``home``.
+    The config is ``config`` (a :class:`GridConfig` or a path), else
+    ``$B2GRID_CONFIG``, ``./cluster.yaml``, the shipped default. Its home is
+    ``home`` if given. A config read here then takes ``$B2GRID_HOME``, else its
+    own ``home``; a :class:`GridConfig` given keeps its home, since it is already
+    resolved: re-reading ``$B2GRID_HOME`` for it let the variable beat an
+    explicit ``--home`` (the CLI resolves once, then ``Grid.connect`` did again).
     """
-    cfg = (
-        config
-        if isinstance(config, GridConfig)
-        else load_config(default_config_path() if config is None else config)
-    )
-    home = home if home is not None else os.environ.get("B2GRID_HOME") or None
+    if isinstance(config, GridConfig):
+        cfg = config
+    else:
+        cfg = load_config(default_config_path() if config is None else config)
+        if home is None:
+            home = os.environ.get("B2GRID_HOME") or None
     if home is not None:
         cfg = cfg.model_copy(update={"home": Path(home).expanduser().resolve()})
     return cfg
@@ -145,7 +150,9 @@ class Grid:
         """A grid (not yet started) from a ``cluster.yaml`` path or a validated config.
 
         With no path: ``$B2GRID_CONFIG``, ``./cluster.yaml``, then the shipped default.
-        Raises :class:`~b2grid.errors.ConfigError` for a bad configuration.
+        The home is ``home``, else (for a path) ``$B2GRID_HOME``, else the config's;
+        see :func:`resolve_config`. Raises :class:`~b2grid.errors.ConfigError` for a
+        bad configuration.
         """
         return cls(resolve_config(config, home), clock=clock)
 
@@ -159,7 +166,8 @@ class Grid:
         user: User | None = None,
         timeout: float = 10,
     ) -> Grid:
-        """Attach to the grid that is up for this config's home.
+        """Attach to the grid that is up for this config's home (``home`` if given;
+        see :func:`resolve_config`).
 
         Raises :class:`~b2grid.errors.GridNotRunning` (saying how to start one) when
         none is up.
@@ -335,6 +343,7 @@ class Grid:
             remove_run_info(self.home)
             self._lock.release()
             raise
+        self.storage.runs_agents = True  # this process now drives the agents
         self._agent_stop.clear()
         self._agent = threading.Thread(
             target=self._agent_loop, name="b2grid-site-agent", daemon=True
@@ -389,6 +398,7 @@ class Grid:
         self.sites.runtime = None
         if self._storage is not None:
             self._storage.submitter = None
+            self._storage.runs_agents = False
             self._storage.close()
         if runtime is not None:
             try:

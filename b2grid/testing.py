@@ -127,9 +127,15 @@ def offline_grid(
     user: User | None = None,
     **kwargs: Any,
 ) -> Grid:
-    """A small grid that is not started, with transfers run inline (no Dask)."""
+    """A small grid that is not started, with transfers run inline (no Dask).
+
+    The test stands in for the controller: it runs the storage agents itself
+    (``grid.storage.run_agents(now)``), which only the controller may otherwise.
+    Use one per home: a second grid on the same home is an ordinary user's.
+    """
     grid = Grid(small_config(home, **kwargs), clock=clock, user=user)
     grid.storage.submitter = run_inline
+    grid.storage.runs_agents = True
     return grid
 
 

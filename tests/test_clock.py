@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from b2grid.clock import Clock, VirtualClock, WallClock
+from b2grid.errors import BadArgument
 
 
 def test_virtual_clock_stands_still_until_advanced() -> None:
@@ -21,10 +22,14 @@ def test_virtual_clock_stands_still_until_advanced() -> None:
 
 def test_virtual_clock_refuses_to_go_back_or_naive_start() -> None:
     clock = VirtualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
-    with pytest.raises(ValueError, match="cannot go back"):
+    with pytest.raises(BadArgument, match=r"^days: grid time cannot go back") as info:
         clock.advance(days=-1)
-    with pytest.raises(ValueError, match="has no timezone"):
+    assert info.value.field == "days"
+    with pytest.raises(BadArgument, match=r"^hours: grid time cannot go back"):
+        clock.advance(days=1, hours=-25)
+    with pytest.raises(BadArgument, match=r"^start: .* is not a timezone-aware"):
         VirtualClock(datetime(2026, 1, 1))
+    assert clock.now() == datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def test_wall_clock_is_aware_utc() -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from b2grid.cli import cli
 from b2grid.config import (
+    RuntimeConfig,
     format_size,
     load_config,
     parse_config,
@@ -118,6 +119,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         lambda d: d.__setitem__("sites", []),
         "sites",
         "no sites",
+    ),
+    (
+        "malformed dashboard address",
+        lambda d: d["runtime"].__setitem__("dashboard", "localhost:http"),
+        "runtime.dashboard",
+        "'localhost:http' is not a dashboard address like '127.0.0.1:8787'",
     ),
     (
         "bad site name",
@@ -257,3 +264,22 @@ def test_sizes_round_trip(n: int) -> None:
 def test_bad_sizes(bad: object) -> None:
     with pytest.raises(ValueError, match="is not a size like '50 GB'"):
         parse_size(bad)
+
+
+def test_the_dashboard_listens_on_loopback_unless_a_host_is_named() -> None:
+    """`dashboard: ":8787"` made distributed listen on every interface."""
+    assert RuntimeConfig().dashboard == "127.0.0.1:8787"
+    assert load_config(shipped_config_path()).runtime.dashboard == "127.0.0.1:8787"
+    data = _default()
+    for address, effective in [
+        (":8787", "127.0.0.1:8787"),
+        ("8787", "127.0.0.1:8787"),
+        (":0", "127.0.0.1:0"),
+        ("0.0.0.0:8787", "0.0.0.0:8787"),
+        ("[::1]:8787", "[::1]:8787"),
+        (None, None),
+    ]:
+        data["runtime"]["dashboard"] = address
+        assert parse_config(data).runtime.dashboard == effective, address
+    comment = (ROOT / "cluster.yaml").read_text()
+    assert '"0.0.0.0:8787" exposes it on every interface' in comment

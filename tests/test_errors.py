@@ -42,6 +42,8 @@ from b2grid.errors import (
         ),
         (errors.IncompleteDownload("project ana1", "/tmp/d", 2, 8), RuntimeError),
         (errors.UnknownSkim("BtoD0h_kpi", ("BtoD0h_Kpi",)), LookupError),
+        (errors.BadArgument("copies", "0 is not a number of copies"), ValueError),
+        (errors.NotController("storage agents", "/h"), PermissionError),
     ],
 )
 def test_every_error_is_a_b2grid_error_and_a_builtin(
@@ -66,6 +68,8 @@ def test_messages_say_what_to_do() -> None:
     assert "b2grid up" in str(GridNotRunning("/h"))
     assert "b2grid stop" in str(GridAlreadyRunning("/h", "tcp://a:1", 7))
     assert ConfigError.exit_code == 2
+    assert errors.BadArgument.exit_code == 2
+    assert "b2grid up" in str(errors.NotController("storage agents", "/h"))
     assert B2GridError.exit_code == 1
 
 
@@ -122,6 +126,8 @@ def test_all_is_complete() -> None:
         ),
         errors.IncompleteDownload("project ana1", "/tmp/d", 2, 8),
         errors.UnknownSkim("1414010", ("14140101", "BtoD0h_Kpi")),
+        errors.BadArgument("lifetime", "-5 days is not a lifetime"),
+        errors.NotController("storage agents", "/h"),
     ],
 )
 def test_errors_survive_pickling(error: B2GridError) -> None:

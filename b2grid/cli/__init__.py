@@ -1,7 +1,10 @@
 """The `b2grid` command line: one group per noun, each a thin layer over the API.
 
 Every :class:`~b2grid.errors.B2GridError` becomes one line on stderr and the error's
-exit status (2 for configuration errors, 1 otherwise), never a traceback.
+exit status (2 for configuration errors, 1 otherwise), never a traceback. An option
+given beats its environment variable (``--home`` over ``$B2GRID_HOME``, ``--config``
+over ``$B2GRID_CONFIG``); ``b2grid -v ...`` says on stderr which grid home a command
+acts on and where that came from.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from b2grid import __version__
 from b2grid.cli._context import CliContext
@@ -24,6 +28,24 @@ class _Group(click.Group):
         except B2GridError as exc:
             click.secho(f"b2grid: error: {exc}", err=True, fg="red")
             ctx.exit(exc.exit_code)
+
+
+#: how each source of a global option is named in `-v` lines
+_SOURCES = {
+    "config_path": {
+        ParameterSource.COMMANDLINE: "--config",
+        ParameterSource.ENVIRONMENT: "$B2GRID_CONFIG",
+    },
+    "home": {
+        ParameterSource.COMMANDLINE: "--home",
+        ParameterSource.ENVIRONMENT: "$B2GRID_HOME",
+    },
+}
+
+
+def _source(ctx: click.Context, name: str) -> str | None:
+    source = ctx.get_parameter_source(name)
+    return None if source is None else _SOURCES[name].get(source)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,6 +82,12 @@ class _Group(click.Group):
 @click.option(
     "--group", "groups", multiple=True, help="A group the user belongs to (repeatable)."
 )
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Say on stderr which grid home (and config) the command acts on, and why.",
+)
 @click.version_option(__version__, prog_name="b2grid")
 @click.pass_context
 def cli(
@@ -69,9 +97,19 @@ def cli(
     user_name: str | None,
     roles: tuple[str, ...],
     groups: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """b2grid: the Belle II grid in a box, on Dask."""
-    ctx.obj = CliContext(config_path, home, user_name, roles or ("user",), groups)
+    ctx.obj = CliContext(
+        config_path,
+        home,
+        user_name,
+        roles or ("user",),
+        groups,
+        config_from=_source(ctx, "config_path"),
+        home_from=_source(ctx, "home"),
+        verbose=verbose,
+    )
 
 
 def _register() -> None:

@@ -12,9 +12,9 @@ from b2grid.config import (
     check_scheduler,
     default_config_path,
     format_size,
-    load_config,
     shipped_config_path,
 )
+from b2grid.grid import resolve_config
 
 
 @click.group()
@@ -32,9 +32,10 @@ def check(ctx: CliContext, file: str | None, offline: bool) -> None:
     """Validate FILE (default: the config in use) and say what it declares.
 
     Exit status 2 and one line naming the file, field and problem when it is invalid.
+    The home it names is the one commands would use (``--home`` applied).
     """
     path = Path(file or ctx.config_path or default_config_path())
-    cfg = load_config(path)
+    cfg = resolve_config(path, ctx.home)
     if not offline:
         check_scheduler(cfg)
     raw = sum(s.kind == "raw_data_centre" for s in cfg.sites)

@@ -27,7 +27,7 @@ def demo(ctx: CliContext, plot_dir: str) -> None:
     grid that is up.
     """
     report = run_demo(
-        ctx.config(),
+        ctx.config(announce=ctx.home is not None),
         console(),
         Path(ctx.home) if ctx.home else None,
         plot_dir=Path(plot_dir),

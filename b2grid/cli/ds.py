@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from b2grid.storage.collection import is_collection_lpn
 from b2grid.storage.download import DownloadReport, Outcome, read_failed_list
 from b2grid.storage.download import download as download_files
 from b2grid.storage.records import FileRecord
+from b2grid.storage.rule_book import lifetime_of
 from b2grid.storage.search import Searcher, SearchQuery
 
 
@@ -58,6 +58,9 @@ def put(
     lifetime_days: float | None,
 ) -> None:
     """Upload local PATHS into dataset LPN (datablocks subNN) and keep them by rule."""
+    lifetime = (
+        None if lifetime_days is None else lifetime_of(lifetime_days, "--lifetime-days")
+    )
     with ctx.grid() as grid:
         names = grid.storage.put(
             list(paths),
@@ -65,7 +68,7 @@ def put(
             site=site,
             copies=copies,
             expression=expression,
-            lifetime=None if lifetime_days is None else timedelta(days=lifetime_days),
+            lifetime=lifetime,
         )
     for name in names:
         click.echo(name)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import click
 from rich.table import Table
 
 from b2grid.cli._context import CliContext, console
 from b2grid.storage.records import RuleRecord
+from b2grid.storage.rule_book import lifetime_of
 
 
 @click.group()
@@ -37,13 +36,12 @@ def add(
     comment: str | None,
 ) -> None:
     """Keep COPIES of TARGET (dataset, datablock or file) on matching sites."""
+    lifetime = (
+        None if lifetime_days is None else lifetime_of(lifetime_days, "--lifetime-days")
+    )
     with ctx.grid() as grid:
         rule_id = grid.storage.add_rule(
-            target,
-            copies,
-            expression,
-            lifetime=None if lifetime_days is None else timedelta(days=lifetime_days),
-            comment=comment,
+            target, copies, expression, lifetime=lifetime, comment=comment
         )
         state = grid.storage.rules.rule(rule_id).state
     click.echo(f"rule {rule_id}: {state}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from b2grid.jobs.model import FINAL, JobState, JobStatus
 from b2grid.jobs.records import RescheduleReport
 from b2grid.storage.download import DownloadProgress, DownloadReport, local_paths
 from b2grid.storage.download import download as download_files
+from b2grid.storage.rule_book import lifetime_of
 from b2grid.storage.schema import from_iso
 
 if TYPE_CHECKING:
@@ -209,12 +210,12 @@ class Project:
         """Keep the outputs ``days`` longer (owner or admin); returns the new end.
 
         Each rule on the output dataset that has an end is moved to that end (or
-        now, if it passed) plus ``days`` grid days.
+        now, if it passed) plus ``days`` grid days; ``days <= 0`` raises
+        :class:`~b2grid.errors.BadArgument`.
         """
         storage = self._service.storage
         user = storage.user
-        if days <= 0:
-            raise ValueError(f"days={days}: give a positive number of days")
+        step = lifetime_of(days, "days")
         if user.name != self.owner and "admin" not in user.roles:
             raise PermissionDenied(
                 user.name,
@@ -238,7 +239,7 @@ class Project:
         ends = []
         for rule in rules:
             assert rule.expires is not None
-            end = max(from_iso(rule.expires), now) + timedelta(days=days)
+            end = max(from_iso(rule.expires), now) + step
             storage.rules.extend(rule.rule_id, end)
             ends.append(end)
         return max(ends)

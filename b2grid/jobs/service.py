@@ -142,6 +142,7 @@ def function_reference(fn: Callable[..., Any] | str) -> tuple[str | None, bytes 
     Strings are taken as references. Functions of the b2grid package travel by
     reference (importable on every worker); user code is pickled by value (with
     cloudpickle), so it runs on workers that cannot import the user's modules.
+    Anything else that is not callable raises :class:`BadJob` on ``function``.
     """
     if isinstance(fn, str):
         if ":" not in fn:
@@ -154,6 +155,11 @@ def function_reference(fn: Callable[..., Any] | str) -> tuple[str | None, bytes 
                 "not import it either",
             ) from exc  # fmt: skip
         return fn, None
+    if not callable(fn):  # stored, it would fail every job on the workers
+        raise BadJob(
+            "function", f"{fn!r} is not callable; give a function, a "
+            "'module:qualname' reference or a steering file's path",
+        )  # fmt: skip
     module = getattr(fn, "__module__", None) or ""
     qualname = getattr(fn, "__qualname__", "")
     if module.split(".")[0] == "b2grid" and "<" not in qualname:

@@ -17,7 +17,7 @@ from typing import Any
 
 from distributed import Client, Future, Nanny, Scheduler, SpecCluster, Status, Worker
 
-from b2grid.config import GridConfig, SiteConfig
+from b2grid.config import GridConfig, SiteConfig, dashboard_address
 from b2grid.errors import GridError, SchedulerUnreachable
 from b2grid.sites.topology import SiteStatus, resource_name, site_of_resources
 
@@ -68,6 +68,7 @@ class SiteRuntime:
     ) -> SiteRuntime:
         """Start a scheduler on loopback and one worker per site that is not down."""
         statuses = statuses or {}
+        dashboard = config.runtime.dashboard
         workers = {
             s.name: worker_spec(s, config)
             for s in config.sites
@@ -79,9 +80,10 @@ class SiteRuntime:
                 "host": "127.0.0.1",
                 "port": 0,
                 # the scheduler's HTTP server always runs; without a dashboard it
-                # takes any free port rather than trying (and leaking) :8787
-                "dashboard_address": config.runtime.dashboard or ":0",
-                "dashboard": config.runtime.dashboard is not None,
+                # takes any free port rather than trying (and leaking) :8787;
+                # on loopback unless a host is named (also for unvalidated configs)
+                "dashboard_address": dashboard_address(dashboard or ":0"),
+                "dashboard": dashboard is not None,
             },
         }
         cluster = SpecCluster(

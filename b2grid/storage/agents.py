@@ -1,7 +1,10 @@
 """The storage agents: conveyor, rule expiry, reaper, repairer, auditor.
 
 Each is an object with ``run_once(now) -> report`` (STYLE.md §5): tests call it with
-a chosen grid time, the controller's agent loop calls every agent in turn. Decisions
+a chosen grid time, the controller's agent loop calls every agent in turn. Only the
+process that drives the agents (``StorageService.runs_agents``: the controller, or
+``b2grid.testing.offline_grid``) may run the conveyor, expiry, reaper and repairer;
+elsewhere they raise ``NotController``. The auditor runs anywhere. Decisions
 come from the catalog and the pure policies; the only I/O is the storage elements and
 (for the conveyor) Dask tasks at the destination site.
 """
@@ -65,6 +68,7 @@ class Conveyor:
         self.timeout = timeout
 
     def run_once(self, now: datetime) -> ConveyorReport:
+        self.storage.require_agents()
         report = ConveyorReport()
         submit = self.storage.submitter
         if submit is None:
@@ -134,6 +138,7 @@ class RuleExpirer:
         self.storage = storage
 
     def run_once(self, now: datetime) -> ExpiryReport:
+        self.storage.require_agents()
         return ExpiryReport(self.storage.rules.expire(now))
 
 
@@ -165,6 +170,7 @@ class Reaper:
         self.low_water = low_water
 
     def run_once(self, now: datetime) -> ReaperReport:
+        self.storage.require_agents()
         report = ReaperReport()
         usage = self.storage.catalog.site_usage()
         for site in self.storage.config.sites:
@@ -273,6 +279,7 @@ class Repairer:
         self.storage = storage
 
     def run_once(self, now: datetime) -> RepairReport:
+        self.storage.require_agents()
         report = RepairReport()
         catalog = self.storage.catalog
         with catalog.transaction() as conn:

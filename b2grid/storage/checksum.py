@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
+from b2grid.errors import BadArgument
+
 #: bytes read at a time when streaming a file (4 MiB, as the SEs use)
 CHUNK_SIZE = 4 * 1024 * 1024
 
@@ -93,7 +95,7 @@ def adler32_of_file(
     '11e60398'
     """
     if chunk <= 0:
-        raise ValueError(f"chunk must be a positive number of bytes, not {chunk}")
+        raise BadArgument("chunk", f"must be a positive number of bytes, not {chunk}")
     if isinstance(path_or_fileobj, str | os.PathLike):
         with open(path_or_fileobj, "rb") as f:
             return _adler32_of_stream(f, chunk)
@@ -169,7 +171,7 @@ def _blocks(src: BinaryReadable, chunk: int) -> Iterator[bytes | memoryview]:
     done with chunk k (written and summed) before it asks for chunk k + 2.
     """
     if chunk <= 0:
-        raise ValueError(f"chunk must be a positive number of bytes, not {chunk}")
+        raise BadArgument("chunk", f"must be a positive number of bytes, not {chunk}")
     first = src.read(chunk)
     if not first:
         return

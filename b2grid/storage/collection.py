@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from b2grid.errors import (
+    BadArgument,
     BadCollection,
     BadLFN,
     CollectionImmutable,
@@ -309,10 +310,14 @@ class Collections:
     def _who(self, user: User | None, now: datetime | None) -> tuple[User, datetime]:
         user = user or self.user
         if user is None:
-            raise TypeError("say who acts: user=User(...) (or Collections(user=...))")
+            raise BadArgument(
+                "user", "say who acts: user=User(...) (or Collections(user=...))"
+            )
         if now is None:
             if self.clock is None:
-                raise TypeError("say when: now=... (or Collections(clock=...))")
+                raise BadArgument(
+                    "now", "say when: now=... (or Collections(clock=...))"
+                )
             now = self.clock.now()
         return user, now
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from sqlalchemy import select
 
-from b2grid.errors import OutputsExpired, StorageError
+from b2grid.errors import BadArgument, OutputsExpired, StorageError
 from b2grid.storage import lfn as lfns
 from b2grid.storage.checksum import adler32_equal, adler32_of_file
 from b2grid.storage.collection import Collections
@@ -154,9 +154,12 @@ class Downloader:
         extend_hint: str | None = None,
     ) -> DownloadReport:
         """Download ``names`` (dataset, datablock or collection LPNs, or LFNs) to
-        ``dest``; see :func:`download`."""
-        if workers < 1:
-            raise ValueError(f"workers={workers}: give at least 1 transfer at a time")
+        ``dest``; see :func:`download`. ``workers`` < 1 raises
+        :class:`~b2grid.errors.BadArgument`."""
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise BadArgument(
+                "workers", f"{workers!r} transfers at a time; give a whole number >= 1"
+            )
         asked = [names] if isinstance(names, str) else list(names)
         if not asked:
             raise StorageError("nothing to download: give an LPN or LFNs")
@@ -448,7 +451,7 @@ def local_paths(
     out = {}
     for lfn in lfn_list:
         if not lfn.startswith(root_lpn + "/"):
-            raise ValueError(f"{lfn} is not under {root_lpn}")
+            raise BadArgument("lfn_list", f"{lfn} is not under {root_lpn}")
         out[lfn] = Path(dest) / lfn[len(root_lpn) + 1 :]
     return out
 

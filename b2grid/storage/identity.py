@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from b2grid.errors import BadLFN, PermissionDenied, did_you_mean
+from b2grid.errors import BadArgument, BadLFN, PermissionDenied, did_you_mean
 from b2grid.storage.lfn import validate_lfn, validate_part
 
 #: the roles b2grid knows: ``user`` (everyone), ``production``, ``admin``
@@ -37,7 +37,7 @@ class User:
     >>> User("alice", roles=frozenset({"admn"}))
     Traceback (most recent call last):
     ...
-    ValueError: unknown role 'admn' for user 'alice' (did you mean 'admin'?); ...
+    b2grid.errors.BadArgument: roles: unknown role 'admn' for user 'alice' (did ...
     """
 
     name: str
@@ -51,15 +51,17 @@ class User:
         for attr in ("roles", "groups"):
             value = getattr(self, attr)
             if isinstance(value, str):
-                raise TypeError(
-                    f"{attr} is a set of names, not the string {value!r}; "
-                    f"write {attr}=frozenset({{{value!r}}})"
+                raise BadArgument(
+                    attr,
+                    f"a set of names, not the string {value!r}; "
+                    f"write {attr}=frozenset({{{value!r}}})",
                 )
             object.__setattr__(self, attr, frozenset(value))
         for role in sorted(self.roles - set(ROLES)):
-            raise ValueError(
+            raise BadArgument(
+                "roles",
                 f"unknown role {role!r} for user {self.name!r}"
-                f"{did_you_mean(role, ROLES)}; known roles: {', '.join(ROLES)}"
+                f"{did_you_mean(role, ROLES)}; known roles: {', '.join(ROLES)}",
             )
         for group in sorted(self.groups):
             validate_part(group, "group name")

@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from b2grid.errors import NotRegistered, RuleError, RuleNotFound
+from b2grid.errors import BadArgument, NotRegistered, RuleError, RuleNotFound
 from b2grid.storage.catalog import Catalog
 from b2grid.storage.placement import FileView, SiteSpace, place, rule_state
 from b2grid.storage.records import (
@@ -53,6 +53,68 @@ from b2grid.storage.schema import (
 
 #: transfer attempts before a lock is STUCK (then the repairer retries with back-off)
 MAX_ATTEMPTS = 3
+
+
+def check_copies(copies: int, field: str = "copies") -> int:
+    """``copies`` if it is a whole number >= 1, else :class:`BadArgument`.
+
+    Examples
+    --------
+    >>> check_copies(2)
+    2
+    >>> check_copies(0)
+    Traceback (most recent call last):
+    ...
+    b2grid.errors.BadArgument: copies: 0 is not a number of copies; give a whole ...
+    """
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+        raise BadArgument(
+            field, f"{copies!r} is not a number of copies; give a whole number >= 1"
+        )
+    return copies
+
+
+def check_lifetime(lifetime: timedelta, field: str = "lifetime") -> timedelta:
+    """``lifetime`` if it is a positive :class:`~datetime.timedelta`, else
+    :class:`BadArgument` (a rule that ended before it began deletes its data)."""
+    if not isinstance(lifetime, timedelta):
+        raise BadArgument(
+            field, f"{lifetime!r} is not a timedelta; give e.g. timedelta(days=30)"
+        )
+    if lifetime <= timedelta(0):
+        days = lifetime.total_seconds() / 86400
+        raise BadArgument(
+            field,
+            f"{days:g} days is not a lifetime; give a positive one (or none: the "
+            "rule keeps its files until it is deleted)",
+        )
+    return lifetime
+
+
+def lifetime_of(days: float, field: str = "lifetime_days") -> timedelta:
+    """A positive number of grid days as a lifetime, else :class:`BadArgument`.
+
+    Examples
+    --------
+    >>> lifetime_of(1.5)
+    datetime.timedelta(days=1, seconds=43200)
+    >>> lifetime_of(-5, "--lifetime-days")
+    Traceback (most recent call last):
+    ...
+    b2grid.errors.BadArgument: --lifetime-days: -5 is not a positive number of days
+    """
+    try:
+        positive = days > 0  # NaN is not
+    except TypeError:
+        positive = False
+    if positive:
+        try:
+            return timedelta(days=days)
+        except OverflowError:
+            raise BadArgument(
+                field, f"{days!r} days is longer than a date can hold"
+            ) from None
+    raise BadArgument(field, f"{days!r} is not a positive number of days")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +208,12 @@ class RuleBook:
         """Create a rule and apply it at once; returns its id.
 
         ``candidates`` are the sites the (already resolved) ``expression`` allows.
-        Raises :class:`RuleError` when it asks more copies than sites match.
+        Raises :class:`BadArgument` for copies < 1 or a lifetime <= 0, and
+        :class:`RuleError` when it asks more copies than sites match.
         """
-        if copies < 1:
-            raise RuleError(f"a rule needs at least 1 copy, not {copies}")
+        check_copies(copies)
+        if lifetime is not None:
+            check_lifetime(lifetime)
         if copies > len(candidates):
             raise RuleError(
                 f"rule on {target} asks {copies} copies but {expression!r} matches "
@@ -621,4 +685,11 @@ class RuleBook:
             return stuck
 
 
-__all__ = ["MAX_ATTEMPTS", "RuleBook", "TransferRequest"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "RuleBook",
+    "TransferRequest",
+    "check_copies",
+    "check_lifetime",
+    "lifetime_of",
+]

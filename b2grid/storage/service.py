@@ -23,8 +23,10 @@ from sqlalchemy import and_, func, select, update
 from b2grid.clock import Clock
 from b2grid.config import GridConfig
 from b2grid.errors import (
+    BadArgument,
     ChecksumMismatch,
     LocalFileError,
+    NotController,
     NotRegistered,
     PermissionDenied,
     StorageError,
@@ -58,7 +60,7 @@ from b2grid.storage.records import (
     FileRecord,
     NewFile,
 )
-from b2grid.storage.rule_book import RuleBook
+from b2grid.storage.rule_book import RuleBook, check_copies, check_lifetime
 from b2grid.storage.schema import files, locks, replicas, rules, sqlite_url
 
 
@@ -100,6 +102,10 @@ class StorageService:
         self.repairer = Repairer(self)
         self.auditor = Auditor(self)
         self._agents_lock = threading.Lock()
+        #: whether this process drives the grid's storage agents (and so may run
+        #: them at a time of its choosing): the controller (set by ``Grid.start``)
+        #: or a test harness standing in for it (``b2grid.testing.offline_grid``)
+        self.runs_agents = False
 
     def close(self) -> None:
         self.catalog.close()
@@ -177,15 +183,27 @@ class StorageService:
         into the dataset's datablocks ``subNN``; a rule keeps ``copies`` of them on
         sites matching ``expression`` (defaults from cluster.yaml: user data 2
         copies for 90 days). Nothing is registered unless every file uploaded and
-        verified; a missing local file, a used name, a permission breach or a full
-        SE is refused before anything is written. Returns the new LFNs.
+        verified; a missing local file, a used name, a permission breach, a full
+        SE, copies < 1, a lifetime <= 0 or ``events`` not one per file is refused
+        (:class:`~b2grid.errors.BadArgument` for the arguments) before anything
+        is written. Returns the new LFNs.
         """
         now = self.clock.now()
+        if copies is not None:
+            check_copies(copies)
+        if lifetime is not None:
+            check_lifetime(lifetime)
         lpn = lfns.validate_lfn(lpn)
         check_write(self.user, lpn)
         local = [Path(p) for p in paths]
         if not local:
             raise LocalFileError("(none)", "no files given")
+        if events is not None and len(events) != len(local):
+            raise BadArgument(
+                "events",
+                f"{len(events)} event counts for {len(local)} files; give one per "
+                "file (None where unknown), or none at all",
+            )
         facts = []
         for i, path in enumerate(local):
             if not path.is_file():
@@ -203,7 +221,7 @@ class StorageService:
             except OSError as exc:
                 raise LocalFileError(str(path), exc.strerror or str(exc)) from None
         default_copies, default_lifetime = self._default_copies(lpn)
-        copies = copies or default_copies
+        copies = default_copies if copies is None else copies
         lifetime = lifetime if lifetime is not None else default_lifetime
         candidates = self.resolve(expression)
         target = self._upload_site(site, candidates, sum(f.size for f in facts))
@@ -375,7 +393,12 @@ class StorageService:
         lifetime: timedelta | None = None,
         comment: str | None = None,
     ) -> int:
-        """Keep ``copies`` of ``target`` on sites matching ``expression``."""
+        """Keep ``copies`` of ``target`` on sites matching ``expression``, for
+        ``lifetime`` (default: until the rule is deleted); copies < 1 or a
+        lifetime <= 0 raise :class:`~b2grid.errors.BadArgument`."""
+        check_copies(copies)
+        if lifetime is not None:
+            check_lifetime(lifetime)
         target = lfns.validate_lfn(target)
         candidates = self.resolve(expression)
         return self.rules.add_rule(
@@ -442,9 +465,22 @@ class StorageService:
 
     # ------------------------------------------------------------------ agents
 
+    def require_agents(self) -> None:
+        """Raise :class:`~b2grid.errors.NotController` unless this process drives
+        the storage agents (:attr:`runs_agents`): an attached grid moving rules
+        through grid time of its choosing would expire and reap other users' data.
+        """
+        if not self.runs_agents:
+            raise NotController("storage agents", str(self.config.home))
+
     def run_agents(self, now: datetime | None = None) -> AgentReports:
         """One cycle of every agent: expiry, repair, conveyor (the transfers the
-        repairs need), reaper."""
+        repairs need), reaper.
+
+        Only where :attr:`runs_agents` (the controller; ``offline_grid`` in tests):
+        elsewhere :class:`~b2grid.errors.NotController` is raised.
+        """
+        self.require_agents()
         now = now or self.clock.now()
         with self._agents_lock:  # passes never overlap (controller loop vs caller)
             expiry = self.expirer.run_once(now)

@@ -108,6 +108,47 @@ def test_errors_name_the_culprit(
     assert run(config, "ds", "list", "/belle/user").exit_code == 1
 
 
+def test_bad_copies_and_lifetimes_are_one_line_and_exit_2(
+    config: Path, local: list[Path]
+) -> None:
+    """`ds put --lifetime-days -5` exited 0 and the upload was reaped 10 s later;
+    `--copies 0` silently became the policy's 2."""
+    cases = [
+        (
+            ["ds", "put", str(local[0]), LPN, "--lifetime-days", "-5"],
+            "--lifetime-days: -5.0 is not a positive number of days",
+        ),
+        (
+            ["ds", "put", str(local[0]), LPN, "--lifetime-days", "nan"],
+            "--lifetime-days: nan is not a positive number of days",
+        ),
+        (
+            ["ds", "put", str(local[0]), LPN, "--copies", "0"],
+            "copies: 0 is not a number of copies",
+        ),
+    ]
+    for args, message in cases:
+        result = run(config, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith(f"b2grid: error: {message}"), result.output
+        assert result.output.count("\n") == 1, result.output
+    assert run(config, "ds", "list", LPN).exit_code == 1  # nothing was uploaded
+    assert run(config, "ds", "put", str(local[0]), LPN, "--copies", "1").exit_code == 0
+    for args, message in [
+        (["--copies", "0", "--sites", "*"], "copies: 0 is not a number of copies"),
+        (["--copies", "-3", "--sites", "*"], "copies: -3 is not a number of copies"),
+        (
+            ["--copies", "1", "--sites", "*", "--lifetime-days", "0"],
+            "--lifetime-days: 0.0 is not a positive number of days",
+        ),
+    ]:
+        result = run(config, "rule", "add", LPN, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith(f"b2grid: error: {message}"), result.output
+        assert result.output.count("\n") == 1, result.output
+    assert run(config, "rule", "list", LPN).stdout.count("│ alice │") == 1  # put's
+
+
 def test_site_lose_and_json_status(config: Path, local: list[Path]) -> None:
     assert run(config, "ds", "put", str(local[0]), LPN, "--site", "BNL").exit_code == 0
     lose = run(config, "site", "lose", "BNL", "--force")

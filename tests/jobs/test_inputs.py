@@ -295,6 +295,24 @@ def test_bad_submissions_name_the_fault(grid, tmp_path: Path) -> None:
     assert grid.jobs.store.projects() == []  # nothing half-created
 
 
+def test_an_analysis_that_is_not_callable_is_refused_at_submission(grid) -> None:
+    """`grid.submit(42, ...)` was stored, and every job failed on the workers."""
+    calls = [
+        lambda: grid.submit(42, project="nc1", n_jobs=1),
+        lambda: grid.jobs.submit(42, project="nc2", n_jobs=1),
+        lambda: grid.submit(42, project="nc3", inputs=HADRON),
+        lambda: grid.jobs.submit_analysis(42, project="nc4", inputs=HADRON),
+        lambda: grid.plan(42, project="nc5", inputs=HADRON),
+    ]
+    for call in calls:
+        with pytest.raises(BadJob, match=r"^function: 42 is not callable") as info:
+            call()
+        assert info.value.field == "function"
+    with pytest.raises(BadJob, match=r"^function: 'math:pi' .*is not callable"):
+        grid.submit("math:pi", project="nc6", n_jobs=1)  # an importable non-callable
+    assert grid.jobs.store.projects() == []  # nothing stored
+
+
 def test_a_steering_file_without_the_function_says_which_name(tmp_path: Path) -> None:
     path = tmp_path / "empty_steering.py"
     path.write_text("x = 1\n")

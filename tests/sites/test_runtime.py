@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from b2grid.config import parse_config
 from b2grid.errors import GridAlreadyRunning, SiteBanned, SiteDown, UnknownSite
 from b2grid.grid import Grid
 from b2grid.sites.topology import SiteStatus
-from b2grid.testing import small_grid
+from b2grid.testing import small_config_data, small_grid
 
 
 def where(i: int) -> tuple[int, str, str | None]:
@@ -154,3 +155,24 @@ def test_controller_lock_is_released_on_close(tmp_path: Path) -> None:
     for _ in range(2):  # the second start works only if the first released the lock
         with small_grid(tmp_path / "home") as g:
             assert g.is_controller
+
+
+@pytest.mark.parametrize("dashboard", [":0", None])
+def test_the_scheduler_http_server_listens_on_loopback_only(
+    tmp_path: Path, dashboard: str | None
+) -> None:
+    """`dashboard: ":8787"` made distributed listen on every interface; without a
+    dashboard the scheduler's HTTP server (health, metrics) did too."""
+    data = small_config_data(tmp_path / "home")
+    data["runtime"]["dashboard"] = dashboard
+    grid = Grid(parse_config(data))
+    grid.storage_interval = float("inf")
+    with grid:
+        assert grid.runtime is not None
+        assert grid.runtime.cluster is not None
+        server = grid.runtime.cluster.scheduler.http_server
+        hosts = {sock.getsockname()[0] for sock in server._sockets.values()}
+        assert hosts == {"127.0.0.1"}
+        if dashboard is not None:
+            assert grid.dashboard_link is not None
+            assert grid.dashboard_link.startswith("http://127.0.0.1:")

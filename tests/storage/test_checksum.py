@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from b2grid.errors import BadArgument
 from b2grid.storage.checksum import (
     Adler32,
     adler32_equal,
@@ -68,8 +69,9 @@ def test_file_object_is_read_from_its_position_and_left_open() -> None:
 
 
 def test_bad_chunk_is_refused() -> None:
-    with pytest.raises(ValueError, match="chunk must be a positive"):
+    with pytest.raises(BadArgument, match="chunk: must be a positive") as info:
         adler32_of_file(io.BytesIO(b"x"), chunk=0)
+    assert info.value.field == "chunk"
 
 
 def test_missing_file_raises_file_not_found(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from b2grid.errors import (
+    BadArgument,
     BadCollection,
     BadLFN,
     CollectionImmutable,
@@ -228,9 +229,9 @@ def test_names_lookups_and_defaults(colls: Collections, catalog: Catalog) -> Non
     assert colls.get("twin", "mc").datasets == (MIXED,)
     with pytest.raises(NotRegistered, match="no collection nope"):
         colls.get("nope")
-    with pytest.raises(TypeError, match="say who acts"):
+    with pytest.raises(BadArgument, match=r"^user: say who acts"):
         Collections(catalog).create("y", [DATA12], description="d", now=NOW)
-    with pytest.raises(TypeError, match="say when"):
+    with pytest.raises(BadArgument, match=r"^now: say when"):
         Collections(catalog, user=PROD).create("y", [DATA12], description="d")
 
 

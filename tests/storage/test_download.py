@@ -14,6 +14,7 @@ import pytest
 
 from b2grid.clock import VirtualClock
 from b2grid.errors import (
+    BadArgument,
     IncompleteDownload,
     OutputsExpired,
     PermissionDenied,
@@ -22,7 +23,12 @@ from b2grid.errors import (
 from b2grid.formats import FileMetadata, write_ntuple
 from b2grid.grid import Grid
 from b2grid.jobs.execution import JobContext
-from b2grid.storage.download import FAILED_LIST, download, read_failed_list
+from b2grid.storage.download import (
+    FAILED_LIST,
+    download,
+    local_paths,
+    read_failed_list,
+)
 from b2grid.storage.identity import User
 from b2grid.testing import small_grid
 
@@ -326,3 +332,24 @@ def test_a_destination_that_cannot_take_files_is_refused_before_fetching(tmp_pat
     grid.storage.put([local], lpn, site="KEK", copies=1, expression="KEK")
     with pytest.raises(StorageError, match="not writable"):
         download(grid.storage, lpn, local / "inside-a-file")
+
+
+def test_bad_arguments_raise_b2grid_errors_naming_them(
+    grid: Grid, make_files: Callable[..., list[Path]], tmp_path: Path
+) -> None:
+    """These raised a plain ValueError, which the CLI shows as a traceback."""
+    put_kept(grid, make_files, 1)
+    for workers in (0, -1, 1.5):
+        with pytest.raises(BadArgument, match=r"^workers: .* whole number >= 1"):
+            download(grid.storage, LPN, tmp_path / "out", workers=workers)  # type: ignore[arg-type]
+    with pytest.raises(BadArgument, match=r"^lfn_list: /belle/x/f is not under"):
+        local_paths(["/belle/x/f"], LPN, tmp_path / "out")
+    grid.jobs.submit(sum, project="argsproj", n_jobs=1)
+    project = grid.project("argsproj")
+    for days in (0, -3, float("nan")):
+        with pytest.raises(BadArgument, match=r"^days: .* is not a positive number"):
+            project.extend(days)
+    with pytest.raises(BadArgument, match=r"^days: .* longer than a date can hold"):
+        project.extend(1e12)
+    with pytest.raises(BadArgument, match=r"^workers: "):
+        project.download(tmp_path / "out", workers=0)

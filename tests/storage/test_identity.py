@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b2grid.errors import BadLFN, PermissionDenied
+from b2grid.errors import BadArgument, BadLFN, PermissionDenied
 from b2grid.storage.identity import (
     ROLES,
     User,
@@ -84,7 +84,7 @@ def test_user_name_is_a_valid_lfn_part(name: str, culprit: str) -> None:
 
 def test_unknown_role_is_named_with_a_suggestion() -> None:
     with pytest.raises(
-        ValueError, match="unknown role 'producton' for user 'bob'"
+        BadArgument, match=r"^roles: unknown role 'producton' for user 'bob'"
     ) as info:
         User("bob", roles=frozenset({"user", "producton"}))
     assert "(did you mean 'production'?)" in str(info.value)
@@ -92,9 +92,9 @@ def test_unknown_role_is_named_with_a_suggestion() -> None:
 
 
 def test_roles_or_groups_given_as_a_string() -> None:
-    with pytest.raises(TypeError, match="roles is a set of names, not the string 'adm"):
+    with pytest.raises(BadArgument, match="roles: a set of names, not the string 'adm"):
         User("bob", roles="admin")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"write groups=frozenset\(\{'ewp'\}\)"):
+    with pytest.raises(BadArgument, match=r"write groups=frozenset\(\{'ewp'\}\)"):
         User("bob", groups="ewp")  # type: ignore[arg-type]
 
 

@@ -10,9 +10,11 @@ import pytest
 
 from b2grid.clock import VirtualClock
 from b2grid.errors import (
+    BadArgument,
     BadLFN,
     LocalFileError,
     NameReused,
+    NotController,
     NotRegistered,
     PermissionDenied,
     RuleError,
@@ -122,6 +124,55 @@ def test_bad_input_registers_nothing(
         NotRegistered, match="no dataset, datablock or file /belle/user/alice/x"
     ):
         grid.storage.add_rule("/belle/user/alice/x", 1, "*")
+
+
+def test_copies_lifetimes_and_event_counts_are_refused_at_the_edge(
+    grid: Grid, make_files: MakeFiles
+) -> None:
+    """`--lifetime-days -5` was kept (the rule expired at once and the reaper
+    deleted the upload); `--copies 0` became the policy's 2."""
+    good = make_files(2)
+    refused = [
+        ({"lifetime": timedelta(days=-5)}, "lifetime", "-5 days is not a lifetime"),
+        ({"lifetime": timedelta(0)}, "lifetime", "0 days is not a lifetime"),
+        ({"copies": 0}, "copies", "0 is not a number of copies"),
+        ({"copies": -1}, "copies", "-1 is not a number of copies"),
+        ({"events": [10]}, "events", "1 event counts for 2 files"),
+    ]
+    for kwargs, field, message in refused:
+        with pytest.raises(BadArgument, match=f"^{field}: {message}") as info:
+            grid.storage.put(good, LPN, **kwargs)  # type: ignore[arg-type]
+        assert info.value.field == field
+        assert info.value.exit_code == 2
+    assert not grid.storage.catalog.name_used(LPN)  # nothing was uploaded
+    grid.storage.put(good, LPN, copies=1)
+    [rule] = grid.storage.rules.rules(LPN)
+    assert rule.copies == 1
+    for args, lifetime, field in [
+        ((0, "*"), None, "copies"),
+        ((-2, "*"), None, "copies"),
+        ((1, "*"), timedelta(days=-1), "lifetime"),
+        ((1, "*"), timedelta(seconds=-1), "lifetime"),
+    ]:
+        with pytest.raises(BadArgument, match=f"^{field}: ") as info:
+            grid.storage.add_rule(LPN, *args, lifetime=lifetime)  # type: ignore[arg-type]
+        assert info.value.field == field
+    assert len(grid.storage.rules.rules(LPN)) == 1
+    assert isinstance(BadArgument("copies", "x"), ValueError)
+
+
+def test_a_grid_that_is_not_the_controller_runs_no_agents(
+    grid: Grid, clock: VirtualClock
+) -> None:
+    """The offline harness stands in for the controller; another grid on the same
+    home is a plain user's, whose agent passes could expire everybody's rules."""
+    other = Grid(grid.config, clock=clock, user=User("bob"))
+    try:
+        with pytest.raises(NotController, match="storage agents run in the controller"):
+            other.storage.run_agents(clock.now() + timedelta(days=365))
+    finally:
+        other.close()
+    grid.storage.run_agents()
 
 
 def test_full_storage_element(
