@@ -15,7 +15,6 @@ from b2grid.config import format_size
 from b2grid.errors import NotRegistered
 from b2grid.storage.collection import is_collection_lpn
 from b2grid.storage.download import DownloadReport, Outcome, read_failed_list
-from b2grid.storage.download import download as download_files
 from b2grid.storage.records import FileRecord
 from b2grid.storage.search import Searcher, SearchQuery
 
@@ -387,11 +386,10 @@ def get(
     bar = _Bar()
     try:
         with ctx.grid() as grid:
-            if target.startswith("/"):
-                report = download_files(
-                    grid.storage, target, dest, workers=workers, only=only,
-                    progress=bar,
-                )  # fmt: skip
+            if target.startswith("/"):  # judged as the project's name is
+                report = grid.download(
+                    target, dest, workers=workers, only=only, progress=bar
+                )
             else:
                 report = grid.project(target).download(
                     dest, workers=workers, only=only, progress=bar
