@@ -46,6 +46,12 @@ def ds() -> None:
     default=None,
     help="Lifetime of the rule (default: policy; user data 90 days).",
 )
+@click.option(
+    "--allow-duplicates",
+    is_flag=True,
+    help="Add files the dataset already holds (same name, or same size and "
+    "adler32) again; their events then count twice.",
+)
 @click.pass_obj
 def put(
     ctx: CliContext,
@@ -55,8 +61,13 @@ def put(
     copies: int | None,
     expression: str,
     lifetime_days: float | None,
+    allow_duplicates: bool,
 ) -> None:
-    """Upload local PATHS into dataset LPN (datablocks subNN) and keep them by rule."""
+    """Upload local PATHS into dataset LPN (datablocks subNN) and keep them by rule.
+
+    Files LPN already holds are refused (nothing is uploaded) unless
+    --allow-duplicates.
+    """
     with ctx.grid() as grid:
         names = grid.storage.put(
             list(paths),
@@ -65,6 +76,7 @@ def put(
             copies=copies,
             expression=expression,
             lifetime=None if lifetime_days is None else timedelta(days=lifetime_days),
+            allow_duplicates=allow_duplicates,
         )
     for name in names:
         click.echo(name)
