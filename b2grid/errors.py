@@ -21,6 +21,7 @@ was wrong *and* what to do about it::
     │   ├── BadLFN(ValueError)             a malformed logical file/dataset name
     │   ├── PermissionDenied(PermissionError)  a write outside the user's namespace
     │   ├── NameReused(FileExistsError)    a name that exists or existed before
+    │   ├── DuplicateFiles(FileExistsError)  an upload of files a dataset already has
     │   ├── ChecksumMismatch(OSError)      bytes whose adler32 is not the catalog's
     │   ├── StorageFull(OSError)           an SE without room for a file
     │   ├── LocalFileError(OSError)        a local file to upload that is not there
@@ -285,6 +286,28 @@ class NameReused(StorageError, FileExistsError):
         super().__init__(
             f"{lfn} {why}; names are never reused, choose a new name "
             "(e.g. a new version or subdirectory)"
+        )
+
+
+class DuplicateFiles(StorageError, FileExistsError):
+    """An upload of files the dataset already holds (same name, or same size and
+    adler32): their events would be counted twice.
+
+    ``repeats`` holds ``(local file, the file it repeats, how)`` for each.
+    """
+
+    def __init__(self, dataset: str, repeats: tuple[tuple[str, str, str], ...]) -> None:
+        self._init = (dataset, repeats)
+        self.dataset = dataset
+        self.repeats = repeats
+        shown = "; ".join(
+            f"{path} ({how} as {other})" for path, other, how in repeats[:5]
+        )
+        more = f"; and {len(repeats) - 5} more" if len(repeats) > 5 else ""
+        super().__init__(
+            f"dataset {dataset} already holds {len(repeats)} of the file(s) to "
+            f"upload: {shown}{more}; nothing was uploaded. Upload only new files, or "
+            "add them again anyway with --allow-duplicates (allow_duplicates=True)"
         )
 
 
@@ -879,6 +902,7 @@ __all__ = [
     "CollectionImmutable",
     "ConditionsError",
     "ConfigError",
+    "DuplicateFiles",
     "FormatError",
     "GridAlreadyRunning",
     "GridError",

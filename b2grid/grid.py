@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,7 +38,7 @@ from b2grid.errors import (
 )
 from b2grid.jobs.execution import run_call
 from b2grid.jobs.inputs import SubmissionPlan, is_per_job
-from b2grid.jobs.project import Project
+from b2grid.jobs.project import Project, download_outputs
 from b2grid.jobs.sandbox import Limits
 from b2grid.jobs.service import (
     JobService,
@@ -59,6 +59,7 @@ from b2grid.sites.runtime import SiteRuntime
 from b2grid.sites.service import SiteService
 from b2grid.sites.status_store import SiteStatusStore
 from b2grid.storage.collection import Collections
+from b2grid.storage.download import DownloadProgress, DownloadReport
 from b2grid.storage.identity import User
 from b2grid.storage.search import Searcher
 from b2grid.storage.service import StorageService
@@ -250,6 +251,26 @@ class Grid:
         """The project ``name`` of ``owner`` (default: this grid's user)."""
         record = self.jobs.store.project(owner or self.user.name, name)
         return Project(self.jobs, record.project_id)
+
+    def download(
+        self,
+        names: str | Sequence[str],
+        dest: str | os.PathLike[str],
+        *,
+        workers: int = 4,
+        only: Iterable[str] | None = None,
+        progress: DownloadProgress | None = None,
+    ) -> DownloadReport:
+        """Download datasets, datablocks, collections or LFNs to ``dest``, verified
+        and resumable (``b2grid ds get LPN``).
+
+        The report is incomplete while jobs filling the set are not Done, exactly
+        as the project's own :meth:`~b2grid.jobs.project.Project.download` says;
+        see :func:`~b2grid.jobs.project.download_outputs`.
+        """
+        return download_outputs(
+            self.jobs, names, dest, workers=workers, only=only, progress=progress
+        )
 
     @property
     def production(self) -> ProductionService:

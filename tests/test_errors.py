@@ -41,6 +41,7 @@ from b2grid.errors import (
             LookupError,
         ),
         (errors.IncompleteDownload("project ana1", "/tmp/d", 2, 8), RuntimeError),
+        (errors.DuplicateFiles("/belle/user/a/x", ()), FileExistsError),
         (errors.UnknownSkim("BtoD0h_kpi", ("BtoD0h_Kpi",)), LookupError),
         (errors.BadArgument("copies", "0 is not a number of copies"), ValueError),
         (errors.NotController("storage agents", "/h"), PermissionError),
@@ -92,6 +93,10 @@ def test_all_is_complete() -> None:
         errors.BadLFN("/belle/x", "why"),
         errors.PermissionDenied("alice", "/belle/Data/x", "why"),
         errors.NameReused("/belle/user/a/x", deleted=True),
+        errors.DuplicateFiles(
+            "/belle/user/a/x",
+            (("f.root", "/belle/user/a/x/sub00/f.root", "same name"),),
+        ),
         errors.ChecksumMismatch("/belle/user/a/x", "SE KEK", "00000001", "00000002"),
         errors.StorageFull("KEK", 10, 1),
         errors.LocalFileError("/tmp/x", "missing"),

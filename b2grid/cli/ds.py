@@ -14,7 +14,6 @@ from b2grid.config import format_size
 from b2grid.errors import NotRegistered
 from b2grid.storage.collection import is_collection_lpn
 from b2grid.storage.download import DownloadReport, Outcome, read_failed_list
-from b2grid.storage.download import download as download_files
 from b2grid.storage.records import FileRecord
 from b2grid.storage.rule_book import lifetime_of
 from b2grid.storage.search import Searcher, SearchQuery
@@ -47,6 +46,12 @@ def ds() -> None:
     default=None,
     help="Lifetime of the rule (default: policy; user data 90 days).",
 )
+@click.option(
+    "--allow-duplicates",
+    is_flag=True,
+    help="Add files the dataset already holds (same name, or same size and "
+    "adler32) again; their events then count twice.",
+)
 @click.pass_obj
 def put(
     ctx: CliContext,
@@ -56,8 +61,13 @@ def put(
     copies: int | None,
     expression: str,
     lifetime_days: float | None,
+    allow_duplicates: bool,
 ) -> None:
-    """Upload local PATHS into dataset LPN (datablocks subNN) and keep them by rule."""
+    """Upload local PATHS into dataset LPN (datablocks subNN) and keep them by rule.
+
+    Files LPN already holds are refused (nothing is uploaded) unless
+    --allow-duplicates.
+    """
     lifetime = (
         None if lifetime_days is None else lifetime_of(lifetime_days, "--lifetime-days")
     )
@@ -69,6 +79,7 @@ def put(
             copies=copies,
             expression=expression,
             lifetime=lifetime,
+            allow_duplicates=allow_duplicates,
         )
     for name in names:
         click.echo(name)
@@ -390,11 +401,10 @@ def get(
     bar = _Bar()
     try:
         with ctx.grid() as grid:
-            if target.startswith("/"):
-                report = download_files(
-                    grid.storage, target, dest, workers=workers, only=only,
-                    progress=bar,
-                )  # fmt: skip
+            if target.startswith("/"):  # judged as the project's name is
+                report = grid.download(
+                    target, dest, workers=workers, only=only, progress=bar
+                )
             else:
                 report = grid.project(target).download(
                     dest, workers=workers, only=only, progress=bar

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +23,10 @@ from b2grid.errors import (
 )
 from b2grid.jobs.model import FINAL, JobState, JobStatus
 from b2grid.jobs.records import RescheduleReport
+from b2grid.storage.collection import Collections
 from b2grid.storage.download import DownloadProgress, DownloadReport, local_paths
 from b2grid.storage.download import download as download_files
+from b2grid.storage.lfn import datablock_index, namespace_of, validate_lfn
 from b2grid.storage.rule_book import lifetime_of
 from b2grid.storage.schema import from_iso
 
@@ -162,40 +164,20 @@ class Project:
                 f"project {self.name} writes its outputs to datasets of their own "
                 "(production); download those datasets with `b2grid ds get LPN`"
             )
-        pending = self._pending()
         what = f"project {self.name}"
         try:
-            return download_files(
-                self._service.storage,
+            return download_outputs(
+                self._service,
                 self.output_lpn,
                 dest,
                 workers=workers,
                 only=only,
                 progress=progress,
                 what=what,
-                pending=pending,
                 extend_hint=f"`b2grid project extend {self.name} --days N`",
             )
-        except NotRegistered:  # no job has registered an output yet
-            return DownloadReport(
-                what, Path(dest), missing=pending or [f"{what} has no outputs yet"]
-            )
-
-    def _pending(self) -> list[str]:
-        """Why the outputs are not all there yet: jobs that are not Done."""
-        states = self.jobs()
-        waiting = [s for s in states if s.status != JobStatus.DONE]
-        if not waiting:
-            return []
-        by: dict[str, int] = {}
-        for s in waiting:
-            by[s.status.value] = by.get(s.status.value, 0) + 1
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
-        return [
-            f"{len(waiting)} of {len(states)} jobs of project {self.name} are not "
-            f"Done ({counts}): wait for them, or reschedule the failed ones "
-            f"(`b2grid job reschedule -p {self.name}`), then download again"
-        ]
+        except NotRegistered:  # no output registered, and every job is Done
+            return DownloadReport(what, Path(dest), missing=[f"{what} has no outputs"])
 
     def expires(self) -> datetime | None:
         """When the rule keeping the outputs ends (None: no rule with an end)."""
@@ -289,3 +271,110 @@ class Project:
 
         paths = self.local_files(dest)
         return pd.DataFrame(read_ntuples(paths) if paths else {})
+
+
+# ------------------------------------------------------------ any named set
+
+
+def download_outputs(
+    service: JobService,
+    names: str | Sequence[str],
+    dest: str | os.PathLike[str],
+    *,
+    workers: int = 4,
+    only: Iterable[str] | None = None,
+    progress: DownloadProgress | None = None,
+    what: str | None = None,
+    extend_hint: str | None = None,
+) -> DownloadReport:
+    """Download ``names`` (dataset, datablock or collection LPNs, LFNs) to ``dest``,
+    judged complete the same way however the set is named.
+
+    As :func:`b2grid.storage.download.download`, and the set is also incomplete
+    while jobs that write into it are not Done (:func:`unfinished_jobs`): a
+    project's output LPN, one of its datablocks or a collection holding it says
+    INCOMPLETE exactly as the project's name does (:meth:`Project.download`).
+    A set with no file registered yet is reported incomplete if such jobs exist;
+    otherwise :class:`~b2grid.errors.NotRegistered` propagates.
+    """
+    asked = [names] if isinstance(names, str) else list(names)
+    pending = unfinished_jobs(service, asked)
+    try:
+        return download_files(
+            service.storage,
+            asked,
+            dest,
+            workers=workers,
+            only=only,
+            progress=progress,
+            what=what,
+            pending=pending,
+            extend_hint=extend_hint,
+        )
+    except NotRegistered:
+        if not pending:
+            raise
+        label = what or (asked[0] if len(asked) == 1 else f"{len(asked)} names")
+        return DownloadReport(label, Path(dest), missing=pending)
+
+
+def unfinished_jobs(service: JobService, names: Sequence[str]) -> list[str]:
+    """Why the set ``names`` is incomplete on account of the jobs that fill it.
+
+    ``names`` are dataset, datablock or collection LPNs or LFNs (a single file is
+    complete by itself). A job fills a dataset when it has outputs and the
+    dataset is its own output dataset, or else its project's ``output_lpn``; the
+    jobs of official (production) projects are all looked at, those of user
+    projects only when the project's ``output_lpn`` is in the set. One reason per
+    project with jobs not Done, naming the counts and what to do; none when the
+    set's producers are all Done (or it has none).
+    """
+    catalog = service.storage.catalog
+    collections = Collections(catalog)
+    datasets: set[str] = set()
+    for name in names:
+        name = validate_lfn(name)
+        parts = (
+            collections.expand([name]) if collections.is_collection(name) else [name]
+        )
+        for part in parts:
+            datasets.add(part)
+            parent, _, last = part.rpartition("/")
+            if datablock_index(last) is not None:
+                datasets.add(parent)  # a datablock: its dataset's producers fill it
+    official = any(namespace_of(d).kind not in ("user", "group") for d in datasets)
+    out = []
+    for record in service.store.projects():
+        if record.output_lpn not in datasets and not (
+            official and record.kind != "user"
+        ):
+            continue
+        filling = [
+            job.state
+            for job in service.store.jobs(record.project_id)
+            if job.spec.outputs
+            and datasets.intersection(job.spec.output_lpns or (record.output_lpn,))
+        ]
+        reason = _not_done(record.name, filling)
+        if reason is not None:
+            out.append(reason)
+    return out
+
+
+def _not_done(project: str, states: Sequence[JobState]) -> str | None:
+    """The reason ``states`` (jobs of ``project``) leave a set incomplete, if any."""
+    waiting = [s for s in states if s.status != JobStatus.DONE]
+    if not waiting:
+        return None
+    by: dict[str, int] = {}
+    for s in waiting:
+        by[s.status.value] = by.get(s.status.value, 0) + 1
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
+    return (
+        f"{len(waiting)} of {len(states)} jobs of project {project} are not "
+        f"Done ({counts}): wait for them, or reschedule the failed ones "
+        f"(`b2grid job reschedule -p {project}`), then download again"
+    )
+
+
+__all__ = ["Project", "download_outputs", "unfinished_jobs"]

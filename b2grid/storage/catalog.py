@@ -2,8 +2,10 @@
 
 Every method that changes state is one transaction. Names (files, datasets,
 datablocks) go into a ``names`` table that is never emptied, so a deleted name is
-never reused. Rules and locks live here too (see :mod:`b2grid.storage.rule_book`);
-the policies that decide what to do are pure modules fed from here.
+never reused; only an upload that failed gives back the names it reserved
+(:meth:`Catalog.forget_upload`), since nothing ever used them. Rules and locks live
+here too (see :mod:`b2grid.storage.rule_book`); the policies that decide what to do
+are pure modules fed from here.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from b2grid.storage.records import (
 )
 from b2grid.storage.schema import (
     READ_ONLY,
+    collection_members,
     datablocks,
     datasets,
     files,
@@ -48,6 +51,7 @@ from b2grid.storage.schema import (
     names,
     open_engine,
     replicas,
+    rules,
     run_quality,
 )
 
@@ -103,6 +107,10 @@ class Catalog:
             )
 
     # ------------------------------------------------------------------ datasets
+
+    def has_dataset(self, conn: Connection, lpn: str) -> bool:
+        """Whether dataset ``lpn`` exists (not deleted), in ``conn``'s view."""
+        return self._dataset_id(conn, lpn) is not None
 
     def _dataset_id(self, conn: Connection, lpn: str) -> int | None:
         row = conn.execute(
@@ -206,14 +214,18 @@ class Catalog:
         state: str = AVAILABLE,
         conn: Connection | None = None,
         datablock: int | None = None,
+        repeat_names: bool = False,
     ) -> list[str]:
         """Register ``new`` files with one available replica each at ``site``.
 
         Files go into the dataset's datablocks (``<lpn>/subNN/<name>``), filling the
-        last one up to :attr:`datablock_size` before opening the next; the dataset is
-        created if it does not exist. One transaction: all files or none. Returns
-        their LFNs. With ``state="copying"`` the replicas are reserved for an upload
-        that :meth:`finish_upload` (or :meth:`forget_upload`) concludes.
+        last one up to :attr:`datablock_size` before opening the next; the dataset
+        is created if it does not exist. With ``repeat_names`` a file whose name
+        that block holds (or held) opens the next one instead of being refused
+        (:class:`NameReused`): an upload that adds a file again on purpose. One
+        transaction: all files or none. Returns their LFNs. With
+        ``state="copying"`` the replicas are reserved for an upload that
+        :meth:`finish_upload` (or :meth:`forget_upload`) concludes.
 
         ``datablock=N`` puts every file into ``subNN`` (created if needed) instead:
         for writers that must know a file's LFN before registering it (job outputs
@@ -224,7 +236,7 @@ class Catalog:
             with self.transaction() as own:
                 return self.register_files(
                     dataset_lpn, new, site, owner, now, meta=meta, state=state,
-                    conn=own, datablock=datablock,
+                    conn=own, datablock=datablock, repeat_names=repeat_names,
                 )  # fmt: skip
         dataset_id = self._dataset_id(conn, dataset_lpn)
         if dataset_id is None:
@@ -239,6 +251,7 @@ class Catalog:
             .order_by(datablocks.c.id.desc())
             .limit(1)
         ).first()
+        taken: set[str] = set()  # base names the current block ever held
         if block is None:
             index, block_id, filled = -1, None, self.datablock_size
         else:
@@ -247,17 +260,27 @@ class Catalog:
             filled = conn.execute(
                 select(func.count(files.c.id)).where(files.c.datablock_id == block_id)
             ).scalar_one()
+            if repeat_names:
+                under = f"{block.lpn}/"
+                taken = {
+                    name[len(under) :]
+                    for name in conn.execute(
+                        select(names.c.name).where(
+                            names.c.name.startswith(under, autoescape=True)
+                        )
+                    ).scalars()
+                }
         out: list[str] = []
         stamp = iso(now)
         file_rows: list[dict[str, Any]] = []
         block_lpn: str | None = None
         for f in new:
-            if filled >= self.datablock_size or block_id is None:
+            if filled >= self.datablock_size or f.name in taken or block_id is None:
                 index += 1
                 block_id, block_lpn = self._new_datablock(
                     conn, dataset_id, dataset_lpn, index, now
                 )
-                filled = 0
+                filled, taken = 0, set()
             elif block_lpn is None:
                 block_lpn = lfns.datablock_lpn(dataset_lpn, index)
             # block_lpn is valid, so this is lfns.join(block_lpn, f.name), once
@@ -265,6 +288,8 @@ class Catalog:
             out.append(name)
             file_rows.append(_file_row(f, name, block_id, owner, stamp))
             filled += 1
+            if repeat_names:
+                taken.add(f.name)
         self._insert_files(conn, file_rows, site, now, state)
         return out
 
@@ -343,15 +368,116 @@ class Catalog:
             .values(state=AVAILABLE, tombstone=iso(now))
         )
 
-    def forget_upload(self, lfn_list: Sequence[str]) -> None:
-        """Undo a registration whose upload failed: the names were never used."""
+    def forget_upload(
+        self, lfn_list: Sequence[str], *, dataset: str | None = None
+    ) -> None:
+        """Undo a registration whose upload failed, giving back every name it took.
+
+        The files, their replicas and their names go; so do the datablocks left
+        without any file (the upload opened them: no other writer ever used them)
+        and, if ``dataset`` is given (the upload created it), that dataset once it
+        has no datablock, no rule and no collection left. A retry then gets the
+        very names the failed upload would have had. One transaction.
+        """
         with self.transaction() as conn:
+            blocks: set[int] = set()
             for i in range(0, len(lfn_list), 500):
                 part = list(lfn_list[i : i + 500])
+                blocks.update(
+                    conn.execute(
+                        select(files.c.datablock_id).where(
+                            and_(
+                                files.c.lfn.in_(part), files.c.datablock_id.is_not(None)
+                            )
+                        )
+                    ).scalars()
+                )
                 ids = select(files.c.id).where(files.c.lfn.in_(part))
                 conn.execute(delete(replicas).where(replicas.c.file_id.in_(ids)))
                 conn.execute(delete(files).where(files.c.lfn.in_(part)))
                 conn.execute(delete(names).where(names.c.name.in_(part)))
+            mine = sorted(blocks)
+            used = select(files.c.datablock_id).where(files.c.datablock_id.in_(mine))
+            ruled = select(rules.c.target)
+            empty = conn.execute(
+                select(datablocks.c.id, datablocks.c.lpn).where(
+                    and_(
+                        datablocks.c.id.in_(mine),
+                        datablocks.c.id.not_in(used),
+                        datablocks.c.lpn.not_in(ruled),
+                    )
+                )
+            ).all()
+            if empty:
+                conn.execute(
+                    delete(datablocks).where(datablocks.c.id.in_([b.id for b in empty]))
+                )
+                conn.execute(
+                    delete(names).where(names.c.name.in_([b.lpn for b in empty]))
+                )
+            if dataset is not None:
+                self._forget_dataset(conn, dataset)
+
+    def _forget_dataset(self, conn: Connection, lpn: str) -> None:
+        """Drop dataset ``lpn`` and give back its name, if nothing holds it."""
+        dataset_id = self._dataset_id(conn, lpn)
+        if dataset_id is None:
+            return
+        held = (
+            conn.execute(
+                select(datablocks.c.id).where(datablocks.c.dataset_id == dataset_id)
+            ).first()
+            or conn.execute(select(rules.c.id).where(rules.c.target == lpn)).first()
+            or conn.execute(
+                select(collection_members.c.dataset_id).where(
+                    collection_members.c.dataset_id == dataset_id
+                )
+            ).first()
+        )
+        if held is not None:
+            return
+        conn.execute(delete(datasets).where(datasets.c.id == dataset_id))
+        conn.execute(delete(names).where(names.c.name == lpn))
+
+    def duplicates(
+        self, conn: Connection, dataset_lpn: str, new: Sequence[NewFile]
+    ) -> list[tuple[int, str, str]]:
+        """The files of ``new`` that dataset ``dataset_lpn`` (or ``new`` itself)
+        already holds: ``(index in new, the file it repeats, how)`` for each.
+
+        A file repeats another of the same base name, or one with the same size
+        and adler32 (its events would be counted twice); deleted files and lost
+        ones (detached from their datablock) do not count: they hold no events any
+        more. An unknown dataset holds nothing.
+        """
+        by_name: dict[str, str] = {}
+        by_bytes: dict[tuple[int, str], str] = {}
+        dataset_id = self._dataset_id(conn, dataset_lpn)
+        if dataset_id is not None:
+            rows = conn.execute(
+                select(files.c.lfn, files.c.size, files.c.adler32)
+                .select_from(files.join(datablocks))
+                .where(
+                    and_(
+                        datablocks.c.dataset_id == dataset_id,
+                        files.c.state != FILE_DELETED,
+                    )
+                )
+                .order_by(files.c.lfn)
+            ).all()
+            for lfn, size, adler in rows:
+                by_name.setdefault(lfn.rsplit("/", 1)[1], lfn)
+                by_bytes.setdefault((int(size), _adler_key(adler)), lfn)
+        out = []
+        for i, f in enumerate(new):
+            key = (f.size, _adler_key(f.adler32))
+            if f.name in by_name:
+                out.append((i, by_name[f.name], "same name"))
+            elif key in by_bytes:
+                out.append((i, by_bytes[key], "same size and adler32"))
+            else:  # the first of repeats within ``new`` stands
+                by_name[f.name] = by_bytes[key] = f"{f.name}, also given"
+        return out
 
     def _insert_files(
         self,
@@ -682,6 +808,11 @@ def _file_row(
         "state": FILE_AVAILABLE,
         "extra": "{}",
     }
+
+
+def _adler_key(adler32: str) -> str:
+    """An adler32 as :func:`~b2grid.storage.checksum.adler32_equal` compares it."""
+    return adler32.strip().lower().zfill(8)
 
 
 def _first_duplicate(items: Sequence[str]) -> str:

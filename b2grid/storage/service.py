@@ -25,7 +25,9 @@ from b2grid.config import GridConfig
 from b2grid.errors import (
     BadArgument,
     ChecksumMismatch,
+    DuplicateFiles,
     LocalFileError,
+    NameReused,
     NotController,
     NotRegistered,
     PermissionDenied,
@@ -176,6 +178,7 @@ class StorageService:
         lifetime: timedelta | None = None,
         meta: DatasetMeta | None = None,
         events: Sequence[int | None] | None = None,
+        allow_duplicates: bool = False,
     ) -> list[str]:
         """Upload local files into dataset ``lpn`` and keep them by rule.
 
@@ -187,6 +190,12 @@ class StorageService:
         SE, copies < 1, a lifetime <= 0 or ``events`` not one per file is refused
         (:class:`~b2grid.errors.BadArgument` for the arguments) before anything
         is written. Returns the new LFNs.
+
+        A file the dataset already holds (same name, or same size and adler32), or
+        given twice, is refused with :class:`~b2grid.errors.DuplicateFiles` unless
+        ``allow_duplicates``: its events would be counted twice. An upload that
+        fails or is interrupted part-way removes the copies it made and gives
+        back every name it reserved (files, datablocks, a dataset it created).
         """
         now = self.clock.now()
         if copies is not None:
@@ -225,9 +234,19 @@ class StorageService:
         lifetime = lifetime if lifetime is not None else default_lifetime
         candidates = self.resolve(expression)
         target = self._upload_site(site, candidates, sum(f.size for f in facts))
-        new_lfns = self.catalog.register_files(
-            lpn, facts, target, self.user.name, now, meta=meta, state=UPLOADING
-        )
+        with self.catalog.transaction() as conn:  # checked and reserved at once
+            fresh = not self.catalog.has_dataset(conn, lpn)
+            repeats = (
+                [] if allow_duplicates else self.catalog.duplicates(conn, lpn, facts)
+            )
+            if repeats:
+                raise DuplicateFiles(
+                    lpn, tuple((str(local[i]), other, how) for i, other, how in repeats)
+                )
+            new_lfns = self.catalog.register_files(
+                lpn, facts, target, self.user.name, now, meta=meta, state=UPLOADING,
+                conn=conn, repeat_names=allow_duplicates,
+            )  # fmt: skip
         se = self.element(target)
         try:
             for path, name, fact in zip(local, new_lfns, facts, strict=True):
@@ -256,10 +275,17 @@ class StorageService:
                         comment="ds put",
                         conn=conn,
                     )
-        except BaseException:
-            for name in new_lfns:
-                se.delete(name)
-            self.catalog.forget_upload(new_lfns)
+        except BaseException as exc:
+            # give back every name reserved above (and the dataset, if this upload
+            # made it), so no reservation dangles and a retry gets the same names;
+            # the copies made so far go, but not a file the SE already had
+            there = exc.lfn if isinstance(exc, NameReused) else None
+            try:
+                for name in new_lfns:
+                    if name != there:
+                        se.delete(name)
+            finally:
+                self.catalog.forget_upload(new_lfns, dataset=lpn if fresh else None)
             raise
         return new_lfns
 

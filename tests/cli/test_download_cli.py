@@ -152,3 +152,43 @@ def test_get_a_project_by_name_and_extend_it(config: Path, tmp_path: Path) -> No
     assert f"kept until {until:%Y-%m-%d}" in extended.stdout
     zero = run(config, "project", "extend", "getproj", "--days", "0")
     assert zero.exit_code == 2
+
+
+def half_failing_job(ctx: JobContext) -> None:
+    """Write an ntuple, or fail for good (the job of index 1)."""
+    if ctx.kwargs["index"] == 1:
+        raise RuntimeError("this job fails on purpose")
+    cli_ntuple_job(ctx)
+
+
+def test_a_failed_projects_lpn_and_datablock_are_incomplete_as_its_name(
+    config: Path, tmp_path: Path
+) -> None:
+    with small_grid(tmp_path / "home", user=User("alice")) as grid:
+        grid.agent_interval = 0.2
+        project = grid.submit(
+            half_failing_job,
+            project="halfproj",
+            n_jobs=3,
+            outputs=["nt.root"],
+            kwargs=[{"index": i} for i in range(3)],
+        )
+        assert project.wait(timeout=60) == "Failed"
+        lpn = project.output_lpn
+        assert len(project.outputs()) == 2
+        by_name = project.download(tmp_path / "api-name")
+        by_lpn = grid.download(lpn, tmp_path / "api-lpn")
+        by_block = grid.download(f"{lpn}/sub00", tmp_path / "api-block")
+    [reason] = by_name.missing
+    assert reason.startswith("1 of 3 jobs of project halfproj are not Done (1 Failed)")
+    for report in (by_lpn, by_block):
+        assert report.status == "incomplete"
+        assert report.missing == by_name.missing
+        assert len(report.fetched) == 2, "what there is is still fetched"
+
+    for i, target in enumerate(["halfproj", lpn, f"{lpn}/sub00"]):
+        got = run(config, "ds", "get", target, "-o", str(tmp_path / f"cli{i}"))
+        assert got.exit_code == 1, (target, got.output)
+        assert "INCOMPLETE" in got.stdout, target
+        assert f"missing: {reason}" in got.stderr, target
+        assert "complete, all" not in got.stdout, target

@@ -76,6 +76,23 @@ def test_put_list_rules_replicas_rm(config: Path, local: list[Path]) -> None:
     assert "was used before and deleted; names are never reused" in again.output
 
 
+def test_putting_the_same_files_twice_is_refused_unless_asked(
+    config: Path, local: list[Path]
+) -> None:
+    paths = [str(p) for p in local[:2]]
+    assert run(config, "ds", "put", *paths, LPN, "--site", "KEK").exit_code == 0
+    again = run(config, "ds", "put", *paths, LPN, "--site", "KEK")
+    assert again.exit_code == 1
+    assert f"dataset {LPN} already holds 2 of the file(s)" in again.stderr
+    assert f"{paths[0]} (same name as {LPN}/sub00/ntuple_0.root)" in again.stderr
+    assert "--allow-duplicates" in again.stderr
+    assert "Traceback" not in again.output
+    assert len(run(config, "ds", "list", LPN).stdout.split()) == 2, "nothing added"
+    forced = run(config, "ds", "put", *paths, LPN, "--allow-duplicates")
+    assert forced.exit_code == 0, forced.output
+    assert forced.stdout.split() == [f"{LPN}/sub01/ntuple_{i}.root" for i in (0, 1)]
+
+
 def test_errors_name_the_culprit(
     config: Path, local: list[Path], tmp_path: Path
 ) -> None:

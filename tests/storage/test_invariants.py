@@ -45,6 +45,7 @@ from sqlalchemy import select
 from b2grid.clock import VirtualClock
 from b2grid.errors import (
     ChecksumMismatch,
+    DuplicateFiles,
     NameReused,
     NotRegistered,
     PermissionDenied,
@@ -349,9 +350,10 @@ class StorageMachine(RuleBasedStateMachine):
                 )  # fmt: skip
             assert not self.grid.storage.catalog.name_used(ds.lpn)
             return
+        # drawn bytes may repeat; refusing repeats is tested in test_service.py
         lfns = self.storage(ds.owner).put(
             paths, ds.lpn, site=site, copies=copies,
-            expression=expression, lifetime=lifetime,
+            expression=expression, lifetime=lifetime, allow_duplicates=True,
         )  # fmt: skip
         self.datasets[ds.lpn] = ds
         if ds.owner is ALICE:
@@ -383,12 +385,18 @@ class StorageMachine(RuleBasedStateMachine):
         folder.mkdir(parents=True)
         (folder / name).write_bytes(blob)
         before = self.used_in_catalog()
-        with pytest.raises(NameReused) as err:
+        with pytest.raises((NameReused, DuplicateFiles)) as err:
             self.storage(ds.owner).put([folder / name], lpn, expression="*")
-        assert err.value.lfn in self.used
-        assert err.value.deleted == (
-            ds.removed or self.view()[err.value.lfn].state != "available"
-        )
+        if isinstance(err.value, DuplicateFiles):
+            # a file the live dataset still holds, by name or by bytes: a repeat
+            assert not ds.removed
+            [(_, other, _)] = err.value.repeats
+            assert self.view()[other].state == "available"
+        else:
+            assert err.value.lfn in self.used
+            assert err.value.deleted == (
+                ds.removed or self.view()[err.value.lfn].state != "available"
+            )
         assert self.used_in_catalog() == before
 
     def used_in_catalog(self) -> set[str]:

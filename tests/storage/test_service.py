@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from b2grid.clock import VirtualClock
 from b2grid.errors import (
     BadArgument,
     BadLFN,
+    ChecksumMismatch,
+    DuplicateFiles,
     LocalFileError,
     NameReused,
     NotController,
@@ -23,8 +28,10 @@ from b2grid.errors import (
     UnknownSite,
 )
 from b2grid.grid import Grid
+from b2grid.storage.element import StorageElement
 from b2grid.storage.identity import User
 from b2grid.storage.records import BAD, FILE_LOST
+from b2grid.storage.schema import names as name_table
 
 MakeFiles = Callable[..., list[Path]]
 
@@ -70,13 +77,137 @@ def test_bytes_on_the_storage_elements_match(grid: Grid, make_files: MakeFiles) 
 def test_names_are_never_reused(grid: Grid, make_files: MakeFiles) -> None:
     files = make_files(2)
     grid.storage.put(files[:1], LPN)
-    with pytest.raises(NameReused, match="already exists"):
+    with pytest.raises(DuplicateFiles, match="already holds"):
         grid.storage.put(files[:1], LPN)
     assert grid.storage.remove(LPN) == 1
     with pytest.raises(NameReused, match="was used before and deleted"):
         grid.storage.put(files[:1], LPN)
     with pytest.raises(NameReused, match=f"{LPN} was used before"):
         grid.storage.put(files[1:], LPN)  # the dataset name itself is spent
+
+
+def reserved(grid: Grid, prefix: str) -> list[str]:
+    """Every name the catalog holds at or under ``prefix``."""
+    with grid.storage.catalog.reading() as conn:
+        rows = conn.execute(select(name_table.c.name).order_by(name_table.c.name))
+        return [n for n in rows.scalars() if n == prefix or n.startswith(prefix + "/")]
+
+
+def on_every_se(grid: Grid, prefix: str) -> list[str]:
+    """The files (and write temporaries) under ``prefix`` on every site's SE."""
+    out = []
+    for site in grid.config.site_names:
+        se = grid.storage.element(site)
+        out += [f"{site}:{e.lfn}" for e in se.list(prefix)]
+        out += [f"{site}:{e.path}" for e in se.list_partial(prefix)]
+    return sorted(out)
+
+
+def test_files_a_dataset_holds_are_refused_unless_duplicates_are_allowed(
+    grid: Grid, make_files: MakeFiles, tmp_path: Path
+) -> None:
+    files = make_files(2)
+    names = grid.storage.put(files, LPN)
+    before = reserved(grid, LPN), on_every_se(grid, LPN)
+    with pytest.raises(DuplicateFiles) as again:
+        grid.storage.put(files, LPN)
+    assert isinstance(again.value, FileExistsError)
+    message = str(again.value)
+    assert f"dataset {LPN} already holds 2 of the file(s)" in message
+    assert f"{files[0]} (same name as {names[0]})" in message
+    assert f"{files[1]} (same name as {names[1]})" in message
+    assert "nothing was uploaded" in message
+    assert "--allow-duplicates (allow_duplicates=True)" in message
+    # the same bytes under another name count too
+    renamed = tmp_path / "renamed.root"
+    shutil.copy(files[1], renamed)
+    with pytest.raises(
+        DuplicateFiles, match=rf"renamed\.root \(same size and adler32 as {names[1]}\)"
+    ):
+        grid.storage.put([renamed], LPN)
+    assert (reserved(grid, LPN), on_every_se(grid, LPN)) == before, "nothing written"
+    assert grid.storage.catalog.dataset(LPN).nfiles == 2
+    # so does one file given twice, even to a new dataset
+    fresh = f"{LPN}-2"
+    with pytest.raises(DuplicateFiles, match="also given"):
+        grid.storage.put([renamed, renamed], fresh)
+    assert reserved(grid, fresh) == []
+    # asked for: the names go to a datablock of their own, the events count twice
+    added = grid.storage.put(files, LPN, allow_duplicates=True)
+    assert added == [f"{LPN}/sub01/f000.root", f"{LPN}/sub01/f001.root"]
+    assert grid.storage.catalog.dataset(LPN).nfiles == 4
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        KeyboardInterrupt(),
+        ChecksumMismatch("(the 5th file)", "SE KEK", "00000001", "00000002"),
+        LocalFileError("(the 5th file)", "Permission denied"),
+    ],
+    ids=["interrupted", "checksum", "unreadable"],
+)
+def test_an_upload_failing_part_way_gives_back_its_names_and_copies(
+    grid: Grid,
+    make_files: MakeFiles,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: BaseException,
+) -> None:
+    first = grid.storage.put(make_files(2, prefix="old"), LPN)  # sub00: 2 of 3
+    before = reserved(grid, LPN), on_every_se(grid, LPN)
+    files = make_files(8)  # the rest of sub00, then sub01 .. sub03
+    real = StorageElement.put
+    calls: list[str] = []
+
+    def put_failing_at_the_fifth(
+        self: StorageElement, lfn: str, *a: Any, **kw: Any
+    ) -> Any:
+        calls.append(lfn)
+        if len(calls) == 5:
+            raise failure
+        return real(self, lfn, *a, **kw)
+
+    monkeypatch.setattr(StorageElement, "put", put_failing_at_the_fifth)
+    with pytest.raises(type(failure)):
+        grid.storage.put(files, LPN)
+    monkeypatch.setattr(StorageElement, "put", real)
+    assert len(calls) == 5, "four copied, the fifth failed"
+    assert reserved(grid, LPN) == before[0], "no reserved name left dangling"
+    assert on_every_se(grid, LPN) == before[1], "no copy left on any SE"
+    assert [f.lfn for f in grid.storage.list(LPN)] == first
+
+    retried = grid.storage.put(files, LPN)
+    assert retried == [f"{LPN}/sub00/f000.root"] + [
+        f"{LPN}/sub{1 + i // 3:02d}/f{i + 1:03d}.root" for i in range(7)
+    ]
+    assert grid.storage.catalog.dataset(LPN).datablocks == tuple(
+        f"{LPN}/sub{i:02d}" for i in range(4)
+    )
+
+
+def test_a_first_upload_failing_gives_back_the_dataset_name(
+    grid: Grid, make_files: MakeFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = make_files(7)
+    real = StorageElement.put
+    calls = iter(range(100))
+
+    def put(self: StorageElement, lfn: str, *a: Any, **kw: Any) -> Any:
+        if next(calls) == 6:
+            raise KeyboardInterrupt
+        return real(self, lfn, *a, **kw)
+
+    monkeypatch.setattr(StorageElement, "put", put)
+    with pytest.raises(KeyboardInterrupt):
+        grid.storage.put(files, LPN)
+    monkeypatch.setattr(StorageElement, "put", real)
+    assert reserved(grid, LPN) == []
+    assert on_every_se(grid, LPN) == []
+    assert not grid.storage.catalog.name_used(LPN)
+    assert grid.storage.rules.rules(target=LPN) == []
+    names = grid.storage.put(files, LPN)
+    assert names[0] == f"{LPN}/sub00/f000.root"
+    assert names[-1] == f"{LPN}/sub02/f006.root"
 
 
 def test_permissions(grid: Grid, make_files: MakeFiles, clock: VirtualClock) -> None:
