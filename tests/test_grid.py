@@ -70,6 +70,8 @@ def test_only_the_controller_runs_the_storage_agents(tmp_path: Path) -> None:
             ):
                 with pytest.raises(NotController):
                     agent.run_once(later)
+            with pytest.raises(NotController, match="job agent passes"):
+                attached.jobs.run_once(later)  # the watchdog, on bob's time
         finally:
             attached.close()
         assert controller.storage.run_agents().expiry.expired_rules == []

@@ -30,6 +30,7 @@ from b2grid.config import GridConfig
 from b2grid.errors import (
     BadJob,
     IllegalTransition,
+    NotController,
     NotRegistered,
     NotYourJob,
     ProjectExists,
@@ -641,7 +642,14 @@ class JobService:
         return views
 
     def run_once(self, now: datetime | None = None) -> RunReport:
-        """One pass of the workload agent (controller only); see the module doc."""
+        """One pass of the workload agent (controller only); see the module doc.
+
+        Raises :class:`~b2grid.errors.NotController` in a process that does not
+        drive the grid's agents: an attached client moving jobs on a time of its
+        choosing (the watchdog, the outages) would decide for the controller.
+        """
+        if not self.storage.runs_agents:
+            raise NotController("job agent passes", str(self.config.home))
         with self._lock:
             now = now or self.clock.now()
             report = RunReport()
