@@ -2,7 +2,7 @@
 
 A site's worker is trusted b2grid code (a pilot, in DIRAC's words); the user's
 function is the payload. :class:`Sandbox` keeps one *payload server* per worker
-process: a plain Python process (``python -m b2grid.jobs.sandbox``) that imported
+process: a plain Python process (running :func:`serve`) that imported
 the analysis stack once and forks a **monitor** per request, which forks the
 payload and watches it (DIRAC's JobWrapper and Watchdog). So a payload that exits,
 crashes, leaks memory past its limit or hangs ends only itself: the monitor reports
@@ -527,6 +527,10 @@ def serve(path: str, mode: SandboxMode) -> None:  # pragma: no cover (a subproce
 # --------------------------------------------------------------------------- client
 
 
+#: the payload server's program (``-c``: the module imported once, by its name)
+_SERVE = "import sys; from b2grid.jobs.sandbox import serve; serve(*sys.argv[1:3])"
+
+
 class Sandbox:
     """The payload server of this process, and how to run a payload in it."""
 
@@ -540,7 +544,7 @@ class Sandbox:
         env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_ENV}
         env.update(_THREAD_ENV)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "b2grid.jobs.sandbox", self.path, mode],
+            [sys.executable, "-c", _SERVE, self.path, mode],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -746,8 +750,3 @@ def hidden_paths(paths: Sequence[str | os.PathLike[str]]) -> tuple[str, ...]:
     return tuple(out)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    # the importable module's serve, so that its Request class is the one pickled
-    from b2grid.jobs.sandbox import serve as _serve
-
-    _serve(sys.argv[1], sys.argv[2])  # type: ignore[arg-type]
