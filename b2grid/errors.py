@@ -14,6 +14,7 @@ was wrong *and* what to do about it::
     │   └── SiteDown(RuntimeError)         a down site, for a caller who will not wait
     ├── GridError
     │   ├── GridNotRunning(RuntimeError)   no `b2grid up` to attach to
+    │   ├── WaitTimedOut(TimeoutError)     a project or campaign not done in time
     │   ├── GridAlreadyRunning(RuntimeError)
     │   ├── NotController(PermissionError)  controller-only work asked elsewhere
     │   └── SchedulerUnreachable(ConnectionError)
@@ -192,6 +193,14 @@ class SiteDown(SiteError, RuntimeError):
 
 class GridError(B2GridError):
     """The running grid (the controller process and its Dask scheduler)."""
+
+
+class WaitTimedOut(GridError, TimeoutError):
+    """A wait for a project or campaign ran past its timeout (it goes on)."""
+
+    def __init__(self, message: str) -> None:
+        self._init = (message,)
+        super().__init__(message)
 
 
 class GridNotRunning(GridError, RuntimeError):
@@ -913,14 +922,14 @@ __all__ = [
     "JobNotFound",
     "LocalFileError",
     "NameReused",
-    "NotYourJob",
-    "PayloadFailed",
     "NoPayload",
     "NoRawData",
     "NotController",
     "NotRegistered",
+    "NotYourJob",
     "OutputsExpired",
     "OverlappingBucket",
+    "PayloadFailed",
     "PermissionDenied",
     "PhysicsError",
     "ProductionError",
@@ -944,5 +953,6 @@ __all__ = [
     "UnknownSkim",
     "UnknownValue",
     "UnknownVariable",
+    "WaitTimedOut",
     "did_you_mean",
 ]

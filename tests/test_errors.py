@@ -45,6 +45,9 @@ from b2grid.errors import (
         (errors.UnknownSkim("BtoD0h_kpi", ("BtoD0h_Kpi",)), LookupError),
         (errors.BadArgument("copies", "0 is not a number of copies"), ValueError),
         (errors.NotController("storage agents", "/h"), PermissionError),
+        (errors.NotYourJob(3, "bob", "alice", "kill"), PermissionError),
+        (errors.PayloadFailed("KEK", "crashed", "Payload crashed"), RuntimeError),
+        (errors.WaitTimedOut("project ana1 not finished after 5 s"), TimeoutError),
     ],
 )
 def test_every_error_is_a_b2grid_error_and_a_builtin(

@@ -20,6 +20,7 @@ from b2grid.errors import (
     NotRegistered,
     PermissionDenied,
     StorageError,
+    WaitTimedOut,
 )
 from b2grid.jobs.model import FINAL, JobState, JobStatus
 from b2grid.jobs.records import RescheduleReport
@@ -87,7 +88,8 @@ class Project:
         """Block until every job is final (Done, Failed, Killed); returns status().
 
         With ``progress=True`` a rich progress bar counts final jobs, with the
-        counts per status beside it. Raises ``TimeoutError`` after ``timeout`` s.
+        counts per status beside it. Raises :class:`~b2grid.errors.WaitTimedOut`
+        (a ``TimeoutError``) after ``timeout`` s.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         bar: Any = None
@@ -107,7 +109,7 @@ class Project:
                 if final == len(states):
                     return self.status()
                 if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(
+                    raise WaitTimedOut(
                         f"project {self.name} not finished after {timeout} s: "
                         f"{self.counts()}"
                     )

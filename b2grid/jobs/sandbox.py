@@ -748,5 +748,3 @@ def hidden_paths(paths: Sequence[str | os.PathLike[str]]) -> tuple[str, ...]:
         if not any(p == q or p.startswith(q.rstrip("/") + "/") for q in out):
             out.append(p)
     return tuple(out)
-
-

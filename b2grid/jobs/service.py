@@ -98,6 +98,17 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
 
 
+def _site_names(field: str, value: Sequence[str]) -> tuple[str, ...]:
+    """Site names as a tuple; a bare string is refused (it is not a list of
+    names: ``"KEK"`` would be the sites K, E and K)."""
+    if isinstance(value, str):
+        raise BadJob(
+            field, f"give a list of site names, e.g. {field}=[{value!r}], not the "
+            f"string {value!r}",
+        )  # fmt: skip
+    return tuple(value)
+
+
 def hidden_for(config: GridConfig) -> tuple[str, ...]:
     """What payloads must not see: the grid home (catalog, run files) and the
     folder of every local storage element."""
@@ -312,8 +323,8 @@ class JobService:
                 f"{len(missing)} input(s) unknown; nothing submitted",
             )
         requirements = Requirements(
-            sites=tuple(sites),
-            banned_sites=tuple(banned_sites),
+            sites=_site_names("sites", sites),
+            banned_sites=_site_names("banned_sites", banned_sites),
             priority=priority,
             cpu_seconds=cpu_seconds,
         )
@@ -384,7 +395,9 @@ class JobService:
             function, _, label = job_function(fn)
             function_reference(function)  # nothing travels that cannot
         Requirements(
-            sites=tuple(sites), banned_sites=tuple(banned_sites), priority=priority
+            sites=_site_names("sites", sites),
+            banned_sites=_site_names("banned_sites", banned_sites),
+            priority=priority,
         ).validate(self.config.site_names)
         lpn = output_lpn or f"/belle/user/{user.name}/{project}"
         check_write(user, lpn)

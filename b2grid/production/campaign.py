@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from b2grid.errors import WaitTimedOut
 from b2grid.production import model
 from b2grid.production.model import Blocked, Complete
 from b2grid.production.store import CampaignInfo
@@ -46,7 +47,8 @@ class Campaign:
         self, timeout: float = 600.0, *, poll: float = 0.2, drive: bool = True
     ) -> str:
         """Drive (in the controller) and wait until done or failed; returns
-        the final status. Raises TimeoutError naming the stage still running.
+        the final status. Raises :class:`~b2grid.errors.WaitTimedOut` (a
+        TimeoutError) naming the stage still running.
 
         ``drive=False`` only watches: for a process attached to the controller
         (`b2grid production ... --wait`), whose agent loop moves the stages on.
@@ -59,7 +61,7 @@ class Campaign:
             if status in ("done", "failed"):
                 return status
             if time.monotonic() > deadline:
-                raise TimeoutError(
+                raise WaitTimedOut(
                     f"campaign {self.name} still at stage {status} after {timeout} s"
                 )
             time.sleep(poll)

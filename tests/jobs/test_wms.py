@@ -192,6 +192,8 @@ def test_bad_submissions_are_refused_whole(fast):
         grid.submit(sleepy, project="p2", n_jobs=1, priority=11)
     with pytest.raises(BadJob, match="did you mean 'DESY'"):
         grid.submit(sleepy, project="p3", n_jobs=1, sites=["DESYY"])
+    with pytest.raises(BadJob, match=r"sites: give a list of site names.*\['KEK'\]"):
+        grid.submit(sleepy, project="p3", n_jobs=1, sites="KEK")
     with pytest.raises(BadJob, match="function"):
         grid.submit(holds_a_lock, project="p4", n_jobs=1)
     with pytest.raises(BadJob, match="cannot be imported"):
