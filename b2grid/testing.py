@@ -12,6 +12,7 @@ Wrap them in fixtures in your ``conftest.py``::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,6 +185,24 @@ def production_grid(home: str | Path, *, clock: Clock | None = None) -> Grid:
     return grid
 
 
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 60.0, what: str = "condition"
+) -> None:
+    """Return once ``predicate()`` is true; ``TimeoutError`` naming ``what`` after
+    ``timeout`` seconds. For tests of a grid whose agents run on their own threads
+    and processes: wait on a condition with a deadline, never a bare sleep.
+
+    Examples
+    --------
+    >>> wait_until(lambda: True)
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout} s")
+        time.sleep(0.02)  # the poll period, not a synchronisation
+
+
 __all__ = [
     "PRODUCER",
     "SMALL_SITES",
@@ -195,6 +214,7 @@ __all__ = [
     "small_config_data",
     "small_grid",
     "synthetic_events",
+    "wait_until",
     "write_config",
 ]
 

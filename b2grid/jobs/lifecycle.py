@@ -370,34 +370,16 @@ def decide(
             return state.with_(status=S.DONE, minor_status=minor, updated=now), ()
         case AppFailed(error=error):
             line = _first_line(error)
-            minor = f"Application error: {line}"
-            failed = state.with_(
-                status=S.FAILED,
-                minor_status=minor,
-                application_status=line,
-                updated=now,
-            )
-            discard = DiscardAttempt(job, state.attempt)
-            return failed, (discard, Notify(job, f"job {job}: {minor}"))
+            return _fails_alone(state, f"Application error: {line}", line, now)
         case LimitExceeded(reason=reason):
-            line = _first_line(reason)
-            failed = state.with_(
-                status=S.FAILED,
-                minor_status=line,
-                application_status="Killed",
-                updated=now,
-            )
-            discard = DiscardAttempt(job, state.attempt)
-            return failed, (discard, Notify(job, f"job {job}: {line}"))
+            return _fails_alone(state, _first_line(reason), "Killed", now)
         case Lost(reason=reason):
-            at = f" at {state.site}" if state.site and state.site not in reason else ""
-            why = f"{_upper_first(reason)}{at}"
+            why = _at_site(state, _upper_first(reason))
             if state.lost >= lost_cap:
                 return _fail(state, f"{TOO_MANY_LOST} ({lost_cap}; last: {why})", now)
             return _reschedule(state, why, now, cap, True, counted=False)
         case Crashed(reason=reason):
-            at = f" at {state.site}" if state.site and state.site not in reason else ""
-            why = f"{_first_line(_upper_first(reason))}{at}"
+            why = _at_site(state, _first_line(_upper_first(reason)))
             return _reschedule(state, why, now, cap, True)
         case StalledTimeout(silence=silence) if status is S.RUNNING:
             why = f"Stalled at {state.site} (no heartbeat for {silence:.0f} s)"
@@ -464,6 +446,28 @@ def _close(state: JobState) -> tuple[Action, ...]:
     if state.status is S.COMPLETING:
         return (discard,)
     return ()
+
+
+def _at_site(state: JobState, why: str) -> str:
+    """``why``, followed by where, unless it names the site already."""
+    return f"{why} at {state.site}" if state.site and state.site not in why else why
+
+
+def _fails_alone(
+    state: JobState, minor: str, application_status: str, now: float
+) -> Decision:
+    """Failed by the job's own doing (its attempt is over): no reschedule."""
+    failed = state.with_(
+        status=S.FAILED,
+        minor_status=minor,
+        application_status=application_status,
+        updated=now,
+    )
+    job = state.job_id
+    return failed, (
+        DiscardAttempt(job, state.attempt),
+        Notify(job, f"job {job}: {minor}"),
+    )
 
 
 def _fail(state: JobState, minor: str, now: float) -> Decision:

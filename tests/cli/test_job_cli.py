@@ -17,7 +17,7 @@ from b2grid.grid import Grid
 from b2grid.jobs.execution import JobContext
 from b2grid.jobs.model import JobStatus
 from b2grid.runfile import read_run_info
-from b2grid.testing import small_config_data, write_config
+from b2grid.testing import small_config_data, wait_until, write_config
 
 
 def slow_job(ctx: JobContext) -> None:
@@ -50,13 +50,6 @@ def start_up(config: Path) -> subprocess.Popen[str]:
         time.sleep(0.1)
 
 
-def wait_for(predicate, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.2)
-
-
 def run(config: Path, *args: str):
     return CliRunner().invoke(cli, ["--config", str(config), *args])
 
@@ -72,7 +65,9 @@ def test_controller_crash_and_restart_lose_and_duplicate_nothing(config: Path) -
             outputs=["out.txt"],
             kwargs={"seconds": 1.0},
         )
-        wait_for(lambda: any(s.status == JobStatus.RUNNING for s in project.jobs()))
+        wait_until(
+            lambda: any(s.status == JobStatus.RUNNING for s in project.jobs()), 90
+        )
         os.kill(proc.pid, signal.SIGKILL)  # no shutdown at all
         proc.wait(timeout=30)
         grid.close()

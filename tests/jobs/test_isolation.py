@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from b2grid.jobs.lifecycle import MAX_RESCHEDULES
 from b2grid.jobs.model import JobStatus
 from b2grid.jobs.records import AttemptStatus
 from b2grid.storage.identity import User
-from b2grid.testing import small_grid
+from b2grid.testing import small_grid, wait_until
 
 ALICE = User("alice")
 BOB = User("bob")
@@ -221,10 +222,10 @@ def test_a_controller_restart_spends_no_reschedules(tmp_path: Path) -> None:
         project = first.submit(
             slow, project="survivor", n_jobs=3, outputs=["out.txt"], kwargs={"s": 2.0}
         )
-        deadline = time.monotonic() + 60
-        while not any(s.status is JobStatus.RUNNING for s in project.jobs()):
-            assert time.monotonic() < deadline, "no job started"
-            time.sleep(0.05)
+        wait_until(
+            lambda: any(s.status is JobStatus.RUNNING for s in project.jobs()),
+            what="a job running",
+        )
     with small_grid(home, user=ALICE) as second:
         again = second.project("survivor")
         assert again.wait(timeout=120) == "Done"
@@ -280,22 +281,14 @@ def test_killing_a_running_job_kills_its_payload(grid: Grid, tmp_path: Path) -> 
         kwargs={"pidfile": str(pidfile)},
         cpu_seconds=100.0,  # a wall-time limit far beyond this test
     )
-    deadline = time.monotonic() + 60
-    while not pidfile.exists() or not pidfile.read_text():
-        assert time.monotonic() < deadline, "the payload never started"
-        time.sleep(0.05)
+    wait_until(lambda: pidfile.exists() and pidfile.read_text(), what="a payload")
     pid = int(pidfile.read_text())
-    assert project.kill() == 1
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
-        assert time.monotonic() < deadline, "the killed job's payload still runs"
-        time.sleep(0.05)
+    exited = os.pidfd_open(pid)  # readable once the process has ended
+    try:
+        assert project.kill() == 1
+        ready, _, _ = select.select([exited], [], [], 30)
+        assert ready, "the killed job's payload still runs"
+    finally:
+        os.close(exited)
     assert project.wait(timeout=30) == "Failed"
     assert {s.status for s in project.jobs()} == {JobStatus.KILLED}
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""

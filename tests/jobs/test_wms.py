@@ -18,6 +18,7 @@ from b2grid.errors import (
 )
 from b2grid.jobs.execution import JobContext
 from b2grid.jobs.model import JobStatus
+from b2grid.testing import wait_until
 
 
 def concat(ctx: JobContext) -> str:
@@ -50,14 +51,6 @@ def put_files(grid, tmp_path: Path, site: str, lpn: str, n: int) -> list[str]:
         p.write_bytes(f"{site}-{i}|".encode() * 50)
         paths.append(p)
     return grid.storage.put(paths, lpn, site=site, copies=1, expression=site)
-
-
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -127,7 +120,7 @@ def test_waiting_says_why_and_runs_once_the_site_is_back(fast, tmp_path):
     lfns = put_files(grid, tmp_path, "DESY", f"/belle/user/{grid.user.name}/in3", 1)
     grid.sites.down("DESY")
     project = grid.submit(concat, project="waits1", inputs=[lfns], outputs=["out.txt"])
-    wait_for(lambda: "DESY (down)" in project.jobs()[0].minor_status, 30)
+    wait_until(lambda: "DESY (down)" in project.jobs()[0].minor_status, 30)
     state, verdicts = grid.jobs.diagnose(project.jobs()[0].job_id)
     assert state.status == JobStatus.WAITING
     by_site = {v.site: v for v in verdicts}
@@ -147,7 +140,7 @@ def test_a_site_going_down_mid_run_reschedules_its_jobs(fast):
         kwargs={"seconds": 3.0},
         sites=["KEK", "BNL"],
     )
-    wait_for(lambda: any(s.status == JobStatus.RUNNING for s in project.jobs()), 30)
+    wait_until(lambda: any(s.status == JobStatus.RUNNING for s in project.jobs()), 30)
     victims = {s.job_id for s in project.jobs() if s.site == "KEK"}
     grid.sites.down("KEK")
     assert project.wait(timeout=90) == "Done"
@@ -167,7 +160,7 @@ def test_kill_and_manual_reschedule(fast):
     project = grid.submit(
         sleepy, project="killme", n_jobs=2, outputs=["out.txt"], kwargs={"seconds": 3}
     )
-    wait_for(lambda: any(s.status == JobStatus.RUNNING for s in project.jobs()), 30)
+    wait_until(lambda: any(s.status == JobStatus.RUNNING for s in project.jobs()), 30)
     assert project.kill() == 2
     assert project.wait(timeout=30) == "Failed"
     assert {s.status for s in project.jobs()} == {JobStatus.KILLED}
@@ -228,8 +221,8 @@ def run_many(grid, tmp_path: Path, n_jobs: int) -> None:
         count_inputs, project="many", inputs=inputs, outputs=["n.txt"]
     )
     # BNL-only inputs wait for a copy elsewhere: the rule engine makes it
-    wait_for(lambda: grid.jobs.store.summary(project.project_id).waiting == 0
-             or grid.storage.run_agents() is None, 120)  # fmt: skip
+    wait_until(lambda: grid.jobs.store.summary(project.project_id).waiting == 0
+               or grid.storage.run_agents() is None, 120)  # fmt: skip
     assert project.wait(timeout=300) == "Done"
     files = grid.storage.catalog.files_named([lfn for job in inputs for lfn in job])
     local = total = 0
